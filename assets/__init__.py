@@ -1,0 +1,1 @@
+"""Dagster assets: thin wiring of the plain functions in `training/` and `evaluation/`."""

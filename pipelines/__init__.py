@@ -1,0 +1,1 @@
+"""Dagster code location of inverse-painting: definitions, jobs, schedules, sensors, resources."""

@@ -1,0 +1,29 @@
+"""The code location: `dagster dev` in the repository root loads `defs` from here."""
+
+import os
+
+import dagster as dg
+
+from assets.ingest import source_video
+from pipelines.jobs import process_videos_job
+from pipelines.resources import MLflowResource, StorageResource, default_data_root
+from pipelines.sensors import new_videos_sensor
+
+
+def build_definitions(data_root: str | None = None) -> dg.Definitions:
+    """Definitions on a data root (default: $INVERSE_PAINTING_DATA_ROOT or ./data)."""
+    storage = StorageResource(data_root=data_root or default_data_root())
+    mlflow = MLflowResource(
+        storage=storage,
+        tracking_uri=os.environ.get("MLFLOW_TRACKING_URI"),
+        ui_url=os.environ.get("INVERSE_PAINTING_MLFLOW_UI", "http://127.0.0.1:5000"),
+    )
+    return dg.Definitions(
+        assets=[source_video],
+        jobs=[process_videos_job],
+        sensors=[new_videos_sensor],
+        resources={"storage": storage, "mlflow": mlflow},
+    )
+
+
+defs = build_definitions()

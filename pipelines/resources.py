@@ -1,0 +1,85 @@
+"""Resources shared by every asset: where data lives, and where runs are tracked."""
+
+import os
+from pathlib import Path
+from typing import Any
+
+import dagster as dg
+
+from training.tracking import TrackedRun, Tracker
+
+DATA_ROOT_ENV = "INVERSE_PAINTING_DATA_ROOT"
+
+
+def default_data_root() -> str:
+    return os.environ.get(DATA_ROOT_ENV, "data")
+
+
+class StorageResource(dg.ConfigurableResource):
+    """The one data root every path derives from (ARCHITECTURE §2)."""
+
+    data_root: str = "data"
+
+    @property
+    def root(self) -> Path:
+        return Path(self.data_root).expanduser().resolve()
+
+    @property
+    def videos_dir(self) -> Path:
+        return self.root / "videos"
+
+    def asset_dir(self, asset: str) -> Path:
+        return self.root / asset
+
+    def table_path(self, asset: str, video_id: str) -> Path:
+        """Per-video table of an asset: ``<root>/<asset>/<video_id>.parquet``."""
+        return self.asset_dir(asset) / f"{video_id}.parquet"
+
+    def images_dir(self, asset: str, video_id: str) -> Path:
+        return self.asset_dir(asset) / video_id
+
+
+class MLflowResource(dg.ConfigurableResource):
+    """MLflow with explicit run ids; every run is tagged with the Dagster run, asset and partition.
+
+    ``tracking_uri`` defaults to ``sqlite:///<data root>/mlflow.db`` and artifacts to
+    ``<data root>/mlartifacts``; set ``tracking_uri`` to a server (``http://...``) to share runs.
+    """
+
+    storage: StorageResource
+    tracking_uri: str | None = None
+    artifact_root: str | None = None
+    ui_url: str | None = None  # where `mlflow ui` / the server is browsed, for links in metadata
+
+    def resolved_tracking_uri(self) -> str:
+        return self.tracking_uri or f"sqlite:///{self.storage.root / 'mlflow.db'}"
+
+    def tracker(self) -> Tracker:
+        root = self.artifact_root or self.storage.root / "mlartifacts"
+        self.storage.root.mkdir(parents=True, exist_ok=True)
+        return Tracker(self.resolved_tracking_uri(), artifact_root=root)
+
+    def start_run(self, context: dg.AssetExecutionContext, experiment: str, run_name: str | None = None) -> TrackedRun:
+        tags = {
+            "dagster.run_id": context.run.run_id,
+            "dagster.asset_key": context.asset_key.to_user_string(),
+        }
+        if context.has_partition_key:
+            tags["dagster.partition_key"] = context.partition_key
+        name = run_name or "/".join(filter(None, [tags["dagster.asset_key"], tags.get("dagster.partition_key")]))
+        return self.tracker().start_run(experiment, name, tags)
+
+    def run_metadata(self, run: TrackedRun) -> dict[str, Any]:
+        """Metadata entries linking a materialization to its MLflow run."""
+        fragment = f"#/experiments/{run.experiment_id}/runs/{run.run_id}"
+        base = self.ui_url or (self.tracking_uri if (self.tracking_uri or "").startswith("http") else None)
+        entries: dict[str, Any] = {
+            "mlflow_run_id": run.run_id,
+            "mlflow_experiment_id": run.experiment_id,
+        }
+        if base:
+            entries["mlflow_run"] = dg.MetadataValue.url(f"{base.rstrip('/')}/{fragment}")
+        else:
+            ui = f"mlflow ui --backend-store-uri {self.resolved_tracking_uri()}"
+            entries["mlflow_run"] = dg.MetadataValue.text(f"{ui}  ->  {fragment}")
+        return entries

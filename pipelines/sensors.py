@@ -1,0 +1,30 @@
+"""The videos-folder sensor: new files become partitions and are processed."""
+
+import dagster as dg
+
+from pipelines.jobs import process_videos_job
+from pipelines.partitions import videos_partitions
+from pipelines.resources import StorageResource
+from training.data.catalog import new_video_ids, scan_videos
+
+
+@dg.sensor(
+    job=process_videos_job,
+    minimum_interval_seconds=30,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Registers each new file in <data root>/videos as a `videos` partition and requests its processing.",
+)
+def new_videos_sensor(context: dg.SensorEvaluationContext, storage: StorageResource) -> dg.SensorResult | dg.SkipReason:
+    catalog = scan_videos(storage.videos_dir)
+    for path, reason in catalog.skipped.items():
+        context.log.warning(f"skipped {path}: {reason}")
+    known = set(context.instance.get_dynamic_partitions(videos_partitions.name))
+    new = new_video_ids(catalog, known)
+    if not new:
+        return dg.SkipReason(f"no new videos in {storage.videos_dir} ({len(catalog.videos)} known)")
+    context.log.info(f"registering {len(new)} new videos: {', '.join(new[:10])}{' ...' if len(new) > 10 else ''}")
+    return dg.SensorResult(
+        dynamic_partitions_requests=[videos_partitions.build_add_request(new)],
+        # run_key: a partition deleted and re-added by hand is processed again only on request.
+        run_requests=[dg.RunRequest(partition_key=key, run_key=key) for key in new],
+    )

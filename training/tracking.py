@@ -1,0 +1,117 @@
+"""MLflow tracking with explicit run ids (no global active run), usable from plain training code.
+
+The stock ``mlflow.start_run`` keeps the active run in process-global state, which breaks as soon
+as two assets log from one process or a step runs in a subprocess. Everything here goes through
+``MlflowClient`` with the run id passed explicitly.
+"""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Mapping
+from functools import lru_cache
+from pathlib import Path
+from types import TracebackType
+from typing import Any
+
+from mlflow import MlflowClient
+from mlflow.entities import Metric, Param, RunStatus
+from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH, MAX_PARAMS_TAGS_PER_BATCH
+
+
+def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
+    """Nested config -> flat ``a.b.c`` keys with string values, as MLflow params need."""
+    flat: dict[str, str] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            flat.update(flatten(value, prefix=f"{name}."))
+        else:
+            flat[name] = str(value)[:MAX_PARAM_VAL_LENGTH]
+    return flat
+
+
+_REPO_DIR = Path(__file__).resolve().parents[1]
+
+
+@lru_cache(maxsize=1)
+def git_revision(repo_dir: Path = _REPO_DIR) -> str:
+    """Commit of the code that produced a result, ``+dirty`` when the work tree has changes."""
+    try:
+        sha = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=repo_dir, capture_output=True, text=True, check=True
+        ).stdout.strip()
+        dirty = subprocess.run(
+            ["git", "status", "--porcelain", "--untracked-files=no"],
+            cwd=repo_dir,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout.strip()
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return f"{sha}+dirty" if dirty else sha
+
+
+class TrackedRun:
+    """One MLflow run, addressed by id. Use as a context manager: it ends FINISHED or FAILED."""
+
+    def __init__(self, client: MlflowClient, run_id: str, experiment_id: str) -> None:
+        self.client = client
+        self.run_id = run_id
+        self.experiment_id = experiment_id
+
+    def log_params(self, params: Mapping[str, Any]) -> None:
+        items = [Param(k, v) for k, v in flatten(params).items()]
+        for start in range(0, len(items), MAX_PARAMS_TAGS_PER_BATCH):
+            self.client.log_batch(self.run_id, params=items[start : start + MAX_PARAMS_TAGS_PER_BATCH])
+
+    def log_metrics(self, metrics: Mapping[str, float], step: int = 0) -> None:
+        now = int(time.time() * 1000)
+        batch = [Metric(k, float(v), now, step) for k, v in metrics.items()]
+        self.client.log_batch(self.run_id, metrics=batch)
+
+    def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifact(self.run_id, str(path), artifact_path)
+
+    def set_tags(self, tags: Mapping[str, Any]) -> None:
+        for key, value in tags.items():
+            self.client.set_tag(self.run_id, key, str(value))
+
+    def end(self, status: str = "FINISHED") -> None:
+        self.client.set_terminated(self.run_id, status)
+
+    def __enter__(self) -> TrackedRun:
+        return self
+
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self.end(RunStatus.to_string(RunStatus.FAILED if exc_type else RunStatus.FINISHED))
+
+
+class Tracker:
+    """Creates experiments (with artifacts under a chosen root) and runs on one tracking store."""
+
+    def __init__(self, tracking_uri: str, artifact_root: Path | str | None = None) -> None:
+        self.tracking_uri = tracking_uri
+        self.artifact_root = artifact_root
+        self.client = MlflowClient(tracking_uri=tracking_uri)
+
+    def experiment_id(self, name: str) -> str:
+        found = self.client.get_experiment_by_name(name)
+        if found is not None:
+            return found.experiment_id
+        location = None
+        if self.artifact_root is not None:
+            # Without an explicit location, MLflow would put artifacts under ./mlruns of whatever
+            # directory the process happens to run in.
+            location = (Path(self.artifact_root) / name.replace("/", "_")).resolve().as_uri()
+        return self.client.create_experiment(name, artifact_location=location)
+
+    def start_run(self, experiment: str, run_name: str, tags: Mapping[str, Any] | None = None) -> TrackedRun:
+        tags = {"git_sha": git_revision(), **(tags or {})}
+        experiment_id = self.experiment_id(experiment)
+        run = self.client.create_run(experiment_id, run_name=run_name, tags={k: str(v) for k, v in tags.items()})
+        return TrackedRun(self.client, run.info.run_id, experiment_id)
