@@ -1,0 +1,61 @@
+"""The demo command end to end, in a reduced mode (2 short, small videos)."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import dagster as dg
+from mlflow import MlflowClient
+
+
+def test_demo_runs_end_to_end_and_prints_how_to_browse(tmp_path: Path):
+    data_root, home = tmp_path / "data", tmp_path / "dagster_home"
+    args = ["--data-root", str(data_root), "--dagster-home", str(home), "--count", "2", "--duration", "6"]
+    args += ["--size", "320x240", "--fps", "10"]
+    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "INVERSE_PAINTING_DATA_ROOT")}
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "demo", *args], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+
+    videos = sorted(p.name for p in (data_root / "videos").glob("*.mp4"))
+    assert len(videos) == 2
+    assert "source_video: 2 partitions materialized" in done.stdout
+    assert "dagster dev" in done.stdout and f"DAGSTER_HOME={home.resolve()}" in done.stdout
+    assert f"mlflow ui --backend-store-uri sqlite:///{data_root.resolve() / 'mlflow.db'}" in done.stdout
+
+    # The instance the printed command opens holds the runs and materializations.
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        assert sorted(instance.get_dynamic_partitions("videos")) == sorted(Path(v).stem for v in videos)
+        records = instance.fetch_materializations(dg.AssetKey("source_video"), limit=10).records
+        assert len(records) == 2
+    client = MlflowClient(tracking_uri=f"sqlite:///{data_root.resolve() / 'mlflow.db'}")
+    runs = client.search_runs([client.get_experiment_by_name("inverse-painting/ingest").experiment_id])
+    assert len(runs) == 2 and all(run.info.status == "FINISHED" for run in runs)
+
+    # A second run reuses the videos instead of generating them again.
+    again = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "demo", *args], env=env, capture_output=True, text=True, timeout=600
+    )
+    assert again.returncode == 0
+    assert "Synthetic studio: generated" not in again.stdout
+
+
+def test_demo_reports_a_bad_video_and_processes_the_others(tmp_path: Path, monkeypatch):
+    from pipelines.demo import run_demo
+    from tests.conftest import write_test_video
+
+    # run_demo points the process at its instance and data root; monkeypatch restores both after.
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.delenv("INVERSE_PAINTING_DATA_ROOT", raising=False)
+    data_root = tmp_path / "data"
+    write_test_video(data_root / "videos" / "fine.mp4")
+    (data_root / "videos" / "broken.mp4").write_bytes(b"\x00" * 1000)
+    summary = run_demo(data_root=data_root, dagster_home=tmp_path / "home", count=1)
+
+    assert summary.generated == []  # videos were present: nothing generated
+    assert [video for video, _ in summary.outputs["source_video"]] == ["fine"]
+    assert list(summary.failures) == ["broken/source_video"]
+    assert "broken.mp4" in summary.failures["broken/source_video"]
+    assert "FAILED broken/source_video" in summary.render()
