@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -12,14 +11,10 @@ from tqdm import tqdm
 
 from evaluation.studio import StudioConfig, generate_studio
 from pipelines.definitions import build_definitions
-from pipelines.errors import root_cause
 from pipelines.instance import REPO_ROOT, prepare_environment
-from pipelines.jobs import process_videos_job
-from pipelines.partitions import videos_partitions
 from pipelines.resources import MLflowResource, StorageResource
+from pipelines.runner import register_videos, run_per_video_chain
 from training.data.catalog import scan_videos
-
-QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
 
 
 @dataclass
@@ -28,8 +23,7 @@ class DemoSummary:
     dagster_home: Path
     tracking_uri: str
     generated: list[str] = field(default_factory=list)
-    # asset key -> list of (partition, path)
-    outputs: dict[str, list[tuple[str, str]]] = field(default_factory=lambda: defaultdict(list))
+    outputs: dict[str, list[tuple[str, str]]] = field(default_factory=dict)  # asset -> [(video id, path)]
     failures: dict[str, str] = field(default_factory=dict)
 
     def commands(self) -> list[str]:
@@ -79,25 +73,7 @@ def run_demo(
 
     instance = dg.DagsterInstance.get()
     catalog = scan_videos(storage.videos_dir)
-    known = set(instance.get_dynamic_partitions(videos_partitions.name))
-    instance.add_dynamic_partitions(videos_partitions.name, sorted(set(catalog.videos) - known))
-
-    job = defs.resolve_job_def(process_videos_job.name)
-    for video_id in tqdm(sorted(catalog.videos), desc="process_videos", unit="video"):
-        # One bad video must not stop the others: failures are collected, not raised.
-        result = job.execute_in_process(
-            partition_key=video_id,
-            instance=instance,
-            raise_on_error=False,
-            run_config=QUIET_LOGS,
-            tags={"inverse-painting/launched-by": "demo"},
-        )
-        for event in result.get_asset_materialization_events():
-            materialization = event.asset_materialization
-            path = materialization.metadata.get("path")
-            summary.outputs[materialization.asset_key.to_user_string()].append(
-                (video_id, str(path.value) if path else "")
-            )
-        for failure in result.get_step_failure_events():
-            summary.failures[f"{video_id}/{failure.step_key}"] = root_cause(failure.step_failure_data.error)
+    register_videos(instance, list(catalog.videos))
+    report = run_per_video_chain(defs, instance, list(catalog.videos), tags={"inverse-painting/launched-by": "demo"})
+    summary.outputs, summary.failures = report.outputs, report.failures
     return summary

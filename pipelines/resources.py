@@ -83,3 +83,16 @@ class MLflowResource(dg.ConfigurableResource):
             ui = f"mlflow ui --backend-store-uri {self.resolved_tracking_uri()}"
             entries["mlflow_run"] = dg.MetadataValue.text(f"{ui}  ->  {fragment}")
         return entries
+
+
+class ModelsResource(dg.ConfigurableResource):
+    """Where the pretrained models live: hub ids or local paths (a GPU machine sets local copies here).
+
+    Stages choose a backend per run (``auto`` picks the paper's model when its weights are present
+    locally, else the weight-free algorithm); this resource only says where the weights are.
+    """
+
+    grounding_dino: str = "IDEA-Research/grounding-dino-base"
+    sam_checkpoint: str | None = None  # path to a segment_anything checkpoint, e.g. sam_vit_b_01ec64.pth
+    sam_model_type: str = "vit_b"
+    device: str | None = None  # default: cuda when available, else cpu

@@ -6,7 +6,7 @@ import pytest
 from tests.conftest import write_test_video
 from training.data.previews import frame_strip, video_thumbnails
 from training.data.probe import VideoError, probe_video
-from training.data.storage import atomic_path, write_parquet
+from training.data.storage import atomic_dir, atomic_path, write_parquet
 
 
 def test_probe_reads_container_facts(tmp_path: Path):
@@ -58,3 +58,18 @@ def test_atomic_write_leaves_nothing_on_failure(tmp_path: Path):
     write_parquet(pd.DataFrame({"a": [1]}), target)
     assert pd.read_parquet(target)["a"].tolist() == [1]
     assert [p.name for p in target.parent.iterdir()] == ["table.parquet"]
+
+
+def test_atomic_dir_replaces_whole_folders_or_nothing(tmp_path: Path):
+    target = tmp_path / "frames"
+    with atomic_dir(target) as tmp:
+        (tmp / "a.jpg").write_bytes(b"1")
+    assert [p.name for p in target.iterdir()] == ["a.jpg"]
+    with pytest.raises(RuntimeError), atomic_dir(target) as tmp:
+        (tmp / "b.jpg").write_bytes(b"2")
+        raise RuntimeError("killed half way")
+    assert [p.name for p in target.iterdir()] == ["a.jpg"]  # the old complete folder survives
+    with atomic_dir(target) as tmp:
+        (tmp / "c.jpg").write_bytes(b"3")
+    assert [p.name for p in target.iterdir()] == ["c.jpg"]
+    assert [p.name for p in tmp_path.iterdir()] == ["frames"]  # no temporary folders left

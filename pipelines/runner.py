@@ -1,0 +1,63 @@
+"""Running the per-video chain from the command line (demo, curate): one Dagster run per video."""
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+from typing import Any
+
+import dagster as dg
+from tqdm import tqdm
+
+from pipelines.errors import root_cause
+from pipelines.jobs import process_videos_job
+from pipelines.partitions import videos_partitions
+
+QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
+
+
+@dataclass
+class ChainReport:
+    # asset key -> [(video id, output path)]
+    outputs: dict[str, list[tuple[str, str]]] = field(default_factory=lambda: defaultdict(list))
+    # "<video id>/<step>" -> what went wrong
+    failures: dict[str, str] = field(default_factory=dict)
+
+
+def register_videos(instance: dg.DagsterInstance, video_ids: list[str]) -> list[str]:
+    """Add the ids that are not yet partitions of `videos`; return those added."""
+    known = set(instance.get_dynamic_partitions(videos_partitions.name))
+    new = sorted(set(video_ids) - known)
+    if new:
+        instance.add_dynamic_partitions(videos_partitions.name, new)
+    return new
+
+
+def run_per_video_chain(
+    defs: dg.Definitions,
+    instance: dg.DagsterInstance,
+    video_ids: list[str],
+    run_config: dict[str, Any] | None = None,
+    tags: dict[str, str] | None = None,
+) -> ChainReport:
+    """Materialize every per-video asset for each video, in-process, recorded in `instance`.
+
+    One bad video must not stop the others: failures are collected, not raised.
+    """
+    job = defs.resolve_job_def(process_videos_job.name)
+    report = ChainReport()
+    for video_id in tqdm(sorted(video_ids), desc=process_videos_job.name, unit="video"):
+        result = job.execute_in_process(
+            partition_key=video_id,
+            instance=instance,
+            raise_on_error=False,
+            run_config={**QUIET_LOGS, **(run_config or {})},
+            tags=tags or {},
+        )
+        for event in result.get_asset_materialization_events():
+            materialization = event.asset_materialization
+            path = materialization.metadata.get("path")
+            report.outputs[materialization.asset_key.to_user_string()].append(
+                (video_id, str(path.value) if path else "")
+            )
+        for failure in result.get_step_failure_events():
+            report.failures[f"{video_id}/{failure.step_key}"] = root_cause(failure.step_failure_data.error)
+    return report

@@ -1,0 +1,1 @@
+"""Turning raw painting videos into training data: discovery, probing, decoding (no Dagster)."""
