@@ -52,18 +52,54 @@ def cmd_synth(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     from pipelines.demo import run_demo
-    from pipelines.instance import default_dagster_home
-    from pipelines.resources import default_data_root
 
+    data_root, home = _roots(args)
     summary = run_demo(
-        data_root=args.data_root or Path(default_data_root()),
-        dagster_home=args.dagster_home or default_dagster_home(),
+        data_root=data_root,
+        dagster_home=home,
         count=args.count,
         seed=args.seed,
         config=_studio_config(args),
     )
     print(summary.render())
     return 1 if summary.failures else 0
+
+
+def _chain_args(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-root", type=Path, default=None, help="default: $INVERSE_PAINTING_DATA_ROOT or ./data")
+    parser.add_argument(
+        "--dagster-home", type=Path, default=None, help="default: $DAGSTER_HOME or .dagster/ in the checkout"
+    )
+
+
+def _roots(args: argparse.Namespace) -> tuple[Path, Path]:
+    from pipelines.instance import default_dagster_home
+    from pipelines.resources import default_data_root
+
+    return args.data_root or Path(default_data_root()), args.dagster_home or default_dagster_home()
+
+
+def _print_report(report) -> int:
+    for asset, produced in report.outputs.items():
+        print(f"{asset}: {len(produced)} partitions materialized")
+    for key, error in report.failures.items():
+        print(f"FAILED {key}: {error}")
+    return 1 if report.failures else 0
+
+
+def cmd_curate(args: argparse.Namespace) -> int:
+    from pipelines.curate import curate
+    from pipelines.demo import sampling_config
+
+    data_root, home = _roots(args)
+    return _print_report(curate(args.files, data_root, home, run_config=sampling_config(args.sample_every)))
+
+
+def cmd_import_official(args: argparse.Namespace) -> int:
+    from pipelines.curate import import_official
+
+    data_root, home = _roots(args)
+    return _print_report(import_official(args.folder, data_root, home))
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -76,12 +112,22 @@ def build_parser() -> argparse.ArgumentParser:
     synth.set_defaults(func=cmd_synth)
 
     demo = commands.add_parser("demo", help="synthetic videos -> every asset, offline on a CPU")
-    demo.add_argument("--data-root", type=Path, default=None, help="default: $INVERSE_PAINTING_DATA_ROOT or ./data")
-    demo.add_argument(
-        "--dagster-home", type=Path, default=None, help="default: $DAGSTER_HOME or .dagster/ in the checkout"
-    )
+    _chain_args(demo)
     _studio_args(demo, count=6)
     demo.set_defaults(func=cmd_demo)
+
+    curate = commands.add_parser("curate", help="register video files as partitions and run their per-video chain")
+    curate.add_argument("files", type=Path, nargs="+", metavar="VIDEO_FILE")
+    _chain_args(curate)
+    curate.add_argument("--sample-every", type=float, default=None, help="seconds between sampled frames")
+    curate.set_defaults(func=cmd_curate)
+
+    imported = commands.add_parser(
+        "import-official", help="import curated keyframes in the paper's released layout (rgb/<name>/...)"
+    )
+    imported.add_argument("folder", type=Path)
+    _chain_args(imported)
+    imported.set_defaults(func=cmd_import_official)
     return parser
 
 

@@ -4,9 +4,11 @@ import os
 
 import dagster as dg
 
-from assets.ingest import source_video
+from assets.annotate import difference_masks, frame_pairs
+from assets.curate import keyframes
+from assets.ingest import canvas_frames, canvas_geometry, sampled_frames, source_video
 from pipelines.jobs import process_videos_job
-from pipelines.resources import MLflowResource, StorageResource, default_data_root
+from pipelines.resources import MLflowResource, ModelsResource, StorageResource, default_data_root
 from pipelines.sensors import new_videos_sensor
 
 
@@ -19,10 +21,18 @@ def build_definitions(data_root: str | None = None) -> dg.Definitions:
         ui_url=os.environ.get("INVERSE_PAINTING_MLFLOW_UI", "http://127.0.0.1:5000"),
     )
     return dg.Definitions(
-        assets=[source_video],
+        assets=[
+            source_video,
+            sampled_frames,
+            canvas_geometry,
+            canvas_frames,
+            keyframes,
+            frame_pairs,
+            difference_masks,
+        ],
         jobs=[process_videos_job],
         sensors=[new_videos_sensor],
-        resources={"storage": storage, "mlflow": mlflow},
+        resources={"storage": storage, "mlflow": mlflow, "models": ModelsResource()},
     )
 
 

@@ -16,6 +16,15 @@ from pipelines.resources import MLflowResource, StorageResource
 from pipelines.runner import register_videos, run_per_video_chain
 from training.data.catalog import scan_videos
 
+# The demo's videos compress a whole painting into about a minute, so frames are sampled denser
+# than the default for real footage.
+DEMO_SAMPLE_EVERY_S = 1.0
+
+
+def sampling_config(every_s: float | None) -> dict:
+    """Run config setting sampled_frames.sample_every_s (nothing when None: the asset's default)."""
+    return {} if every_s is None else {"ops": {"sampled_frames": {"config": {"sample_every_s": every_s}}}}
+
 
 @dataclass
 class DemoSummary:

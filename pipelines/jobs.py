@@ -3,7 +3,7 @@
 import dagster as dg
 
 # Groups whose assets are partitioned per video; each later stage adds its group here.
-PER_VIDEO_GROUPS = ("ingest",)
+PER_VIDEO_GROUPS = ("ingest", "curate", "annotate")
 
 process_videos_job = dg.define_asset_job(
     name="process_videos",

@@ -37,8 +37,9 @@ def run_per_video_chain(
     video_ids: list[str],
     run_config: dict[str, Any] | None = None,
     tags: dict[str, str] | None = None,
+    assets: list[str] | None = None,
 ) -> ChainReport:
-    """Materialize every per-video asset for each video, in-process, recorded in `instance`.
+    """Materialize the per-video assets (all, or only `assets`) for each video, in-process, in `instance`.
 
     One bad video must not stop the others: failures are collected, not raised.
     """
@@ -51,6 +52,7 @@ def run_per_video_chain(
             raise_on_error=False,
             run_config={**QUIET_LOGS, **(run_config or {})},
             tags=tags or {},
+            asset_selection=[dg.AssetKey(name) for name in assets] if assets else None,
         )
         for event in result.get_asset_materialization_events():
             materialization = event.asset_materialization

@@ -1,0 +1,142 @@
+"""[curate] group: keyframes — clean frames with new paint, the target I_T, and why others were dropped."""
+
+import dataclasses
+import shutil
+from pathlib import Path
+from typing import Literal
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+from training.data.canvas.grounding import GroundingOccluderDetector, grounding_weights_available
+from training.data.keyframes import KeyframeConfig, KeyframeSelection, select_keyframes
+
+from assets.ingest import canvas_frames
+from pipelines.partitions import videos_partitions
+from pipelines.resources import ModelsResource, StorageResource
+from training.data.images import read_rgb
+from training.data.previews import markdown_image, table_strip
+from training.data.quality import enough_keyframes, target_exists
+from training.data.storage import atomic_dir, write_parquet
+from training.data.tables import LazyFrames, corners_array
+
+
+class KeyframesConfig(dg.Config):
+    occluder_backend: Literal["auto", "temporal", "grounding_dino"] = Field(
+        default="auto",
+        description="grounding_dino: 'hand. paintbrush.' boxes over the canvas; temporal: weight-free (a change "
+        "that does not persist is an occluder, plus a skin-colour cue); auto: grounding_dino when its weights "
+        "are local.",
+    )
+    min_change: float | None = Field(
+        default=None, description="Fraction of the canvas that must carry new paint since the last keyframe."
+    )
+    min_interval_s: float | None = Field(default=None, description="Minimum video seconds between keyframes.")
+
+
+def keyframe_name(index: int, t_ms: int) -> str:
+    """The paper's released naming, `{index}_{m:ss}.jpg` (index from 1, the target last)."""
+    seconds = t_ms // 1000
+    return f"{index}_{seconds // 60}:{seconds % 60:02d}.jpg"
+
+
+def grounding_occlusion(storage: StorageResource, models: ModelsResource, video_id: str) -> list[bool]:
+    """Per canvas frame: does a Grounding DINO hand/paintbrush box overlap the canvas (in the source frame)?"""
+    sampled = pd.read_parquet(storage.table_path("sampled_frames", video_id))
+    geometry = pd.read_parquet(storage.table_path("canvas_geometry", video_id))
+    detector = GroundingOccluderDetector(model=models.grounding_dino, device=models.device)
+    flags = []
+    for path, cell in zip(sampled["path"], geometry["corners"], strict=True):
+        corners = corners_array(cell)
+        flags.append(False if corners is None else detector.occluded([read_rgb(path)], [corners])[0])
+    return flags
+
+
+@dg.asset(
+    partitions_def=videos_partitions,
+    group_name="curate",
+    kinds={"parquet"},
+    deps=[canvas_frames],
+    check_specs=[
+        dg.AssetCheckSpec("enough_keyframes", asset="keyframes"),
+        dg.AssetCheckSpec("target_exists", asset="keyframes"),
+    ],
+    description="Clean keyframes in time order (the last is the target I_T), named {index}_{m:ss}.jpg as in the "
+    "paper's release; every dropped frame with its reason in keyframes/<id>.dropped.parquet.",
+)
+def keyframes(
+    context: dg.AssetExecutionContext, config: KeyframesConfig, storage: StorageResource, models: ModelsResource
+) -> dg.MaterializeResult:
+    video_id = context.partition_key
+    table = pd.read_parquet(storage.table_path("canvas_frames", video_id))
+    frames = LazyFrames(table)
+    overrides = {"min_change": config.min_change, "min_interval_s": config.min_interval_s}
+    settings = dataclasses.replace(KeyframeConfig(), **{k: v for k, v in overrides.items() if v is not None})
+
+    backend = config.occluder_backend
+    if backend == "auto":
+        backend = "grounding_dino" if grounding_weights_available(models.grounding_dino) else "temporal"
+        context.log.info(f"occluder backend auto -> {backend}")
+    occluded = grounding_occlusion(storage, models, video_id) if backend == "grounding_dino" else None
+    selection = select_keyframes(frames, settings, occluded=occluded)
+
+    kept, dropped, path_of = write_keyframes(storage, video_id, frames, selection)
+    verdicts = [enough_keyframes(len(kept)), target_exists(path_of.get(selection.target_t_ms))]
+    reasons = dropped["reason"].value_counts().to_dict()
+    kept_rows = kept.to_dict("records")
+    dropped_rows = [
+        {"t_ms": t, "path": frames.paths[i], "caption": reason}
+        for i, (t, reason) in enumerate(zip(frames.t_ms, _reasons(selection), strict=True))
+        if reason and frames.paths[i]
+    ]
+    metadata = {
+        "path": dg.MetadataValue.path(str(storage.table_path("keyframes", video_id))),
+        "keyframes": len(kept),
+        "occluder_backend": selection.backend,
+        "target_t_ms": selection.target_t_ms,
+        "completion_t_ms": selection.completion_t_ms,
+        "mean_interval_s": float(kept["t_ms"].diff().mean() / 1000) if len(kept) > 1 else 0.0,
+        "dropped": dg.MetadataValue.json({str(k): int(v) for k, v in reasons.items()}),
+        "kept_preview": dg.MetadataValue.md(markdown_image(table_strip(kept_rows, count=10), alt="kept")),
+    }
+    if dropped_rows:
+        metadata["dropped_preview"] = dg.MetadataValue.md(
+            markdown_image(table_strip(dropped_rows, count=6), alt="dropped")
+        )
+    return dg.MaterializeResult(
+        metadata=metadata,
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=name, passed=v.passed, description=v.description, metadata={"value": v.value}
+            )
+            for name, v in zip(["enough_keyframes", "target_exists"], verdicts, strict=True)
+        ],
+    )
+
+
+def _reasons(selection: KeyframeSelection) -> list[str | None]:
+    return [decision.reason for decision in selection.decisions]
+
+
+def write_keyframes(
+    storage: StorageResource, video_id: str, frames: LazyFrames, selection: KeyframeSelection
+) -> tuple[pd.DataFrame, pd.DataFrame, dict[int, str]]:
+    """Copy the kept frames under keyframes/<id>/ and write both tables; return them and t_ms -> path."""
+    target_dir = storage.images_dir("keyframes", video_id)
+    index_of = {t: i for i, t in enumerate(frames.t_ms)}
+    kept_times = selection.kept_t_ms
+    rows, path_of = [], {}
+    with atomic_dir(target_dir) as tmp:
+        for number, t_ms in enumerate(kept_times, start=1):
+            name = keyframe_name(number, t_ms)
+            shutil.copyfile(frames.paths[index_of[t_ms]], tmp / name)  # no second JPEG encoding
+            path_of[t_ms] = str(target_dir / name)
+            rows.append({"t_ms": t_ms, "path": path_of[t_ms], "is_target": t_ms == selection.target_t_ms})
+    kept = pd.DataFrame(rows, columns=["t_ms", "path", "is_target"])
+    dropped = pd.DataFrame(
+        [{"t_ms": d.t_ms, "reason": d.reason, "detail": d.detail} for d in selection.decisions if not d.kept],
+        columns=["t_ms", "reason", "detail"],
+    )
+    write_parquet(kept, storage.table_path("keyframes", video_id))
+    write_parquet(dropped, Path(storage.asset_dir("keyframes")) / f"{video_id}.dropped.parquet")
+    return kept, dropped, path_of

@@ -1,0 +1,17 @@
+"""Metadata helpers shared by the assets."""
+
+import dagster as dg
+import pandas as pd
+
+
+def table_metadata(frame: pd.DataFrame) -> dg.MetadataValue:
+    """A DataFrame as a Dagster table (rendered as a table in the UI)."""
+    records = [
+        dg.TableRecord({k: (v.item() if hasattr(v, "item") else v) for k, v in row.items()})
+        for row in frame.to_dict("records")
+    ]
+    columns = [
+        dg.TableColumn(str(name), "number" if pd.api.types.is_numeric_dtype(dtype) else "string")
+        for name, dtype in frame.dtypes.items()
+    ]
+    return dg.MetadataValue.table(records, schema=dg.TableSchema(columns))

@@ -1,0 +1,38 @@
+"""Turning the per-video Parquet tables back into the objects the processing functions take."""
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from training.data.frames import SampledFrame
+from training.data.images import read_rgb
+
+
+def corners_array(cell: Any) -> np.ndarray | None:
+    """A `corners` cell (4 [x, y] pairs, as Parquet returns nested lists) -> (4, 2) float32, or None."""
+    if cell is None or (isinstance(cell, float) and np.isnan(cell)):
+        return None
+    return np.array([np.asarray(point, dtype=np.float32) for point in cell], dtype=np.float32)
+
+
+def iter_table_frames(table: pd.DataFrame) -> Iterator[SampledFrame]:
+    """Frames of a `t_ms, path` table, loaded one at a time (memory does not grow with video length)."""
+    for t_ms, path in table[["t_ms", "path"]].itertuples(index=False):
+        yield SampledFrame(int(t_ms), read_rgb(path))
+
+
+class LazyFrames(Sequence):
+    """(t_ms, image or None) per row of a `t_ms, path` table; images are read when indexed."""
+
+    def __init__(self, table: pd.DataFrame) -> None:
+        self.t_ms = [int(t) for t in table["t_ms"]]
+        self.paths = [p if isinstance(p, str) else None for p in table["path"]]
+
+    def __len__(self) -> int:
+        return len(self.t_ms)
+
+    def __getitem__(self, index: int) -> tuple[int, np.ndarray | None]:  # type: ignore[override]
+        path = self.paths[index]
+        return self.t_ms[index], (read_rgb(path) if path else None)
