@@ -1,0 +1,1 @@
+"""Metrics, baselines, benchmark runner and the synthetic studio (no Dagster)."""
