@@ -7,12 +7,12 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 from pydantic import Field
-from training.data.difference import binarize, distance_maps, make_backend, mean_distance, to_soft_png
 
 from assets.curate import keyframes
 from assets.metadata import table_metadata
 from pipelines.partitions import videos_partitions
 from pipelines.resources import StorageResource
+from training.data.difference import binarize, distance_maps, make_backend, mean_distance, to_soft_png
 from training.data.images import read_rgb, write_image
 from training.data.pairs import make_pairs, white_canvas
 from training.data.previews import frame_strip, markdown_image

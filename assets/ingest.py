@@ -8,16 +8,17 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 from pydantic import Field
-from training.data.canvas import CanvasDetector
-from training.data.canvas.contour import ContourCanvasDetector
-from training.data.canvas.geometry import rectified_size, rectify
-from training.data.canvas.grounding import GroundingCanvasDetector, grounding_weights_available
 from training.data.canvas.tracking import CanvasObservation, track_canvas
 
 from pipelines.partitions import videos_partitions
 from pipelines.resources import MLflowResource, ModelsResource, StorageResource
+from training.data.canvas import CanvasDetector
+from training.data.canvas.contour import ContourCanvasDetector
+from training.data.canvas.geometry import rectified_size, rectify
+from training.data.canvas.grounding import GroundingCanvasDetector
 from training.data.catalog import find_video
 from training.data.frames import iter_sampled_frames
+from training.data.grounding import weights_available
 from training.data.images import encode_image, read_rgb, write_image
 from training.data.previews import draw_quads, frame_strip, markdown_image, table_strip, video_thumbnails
 from training.data.probe import VideoError, probe_video
@@ -131,7 +132,7 @@ def quads_preview(frames: pd.DataFrame, observations: list[CanvasObservation], c
 
 def canvas_detector(backend: str, models: ModelsResource, log) -> CanvasDetector:
     if backend == "auto":
-        backend = "grounding_dino" if grounding_weights_available(models.grounding_dino) else "contour"
+        backend = "grounding_dino" if weights_available(models.grounding_dino) else "contour"
         log.info(f"canvas backend auto -> {backend}")
     if backend == "contour":
         return ContourCanvasDetector()

@@ -89,10 +89,11 @@ def _print_report(report) -> int:
 
 def cmd_curate(args: argparse.Namespace) -> int:
     from pipelines.curate import curate
-    from pipelines.demo import sampling_config
+    from pipelines.demo import chain_config
 
     data_root, home = _roots(args)
-    return _print_report(curate(args.files, data_root, home, run_config=sampling_config(args.sample_every)))
+    run_config = chain_config(args.sample_every, args.keyframes_per_video)
+    return _print_report(curate(args.files, data_root, home, run_config=run_config))
 
 
 def cmd_import_official(args: argparse.Namespace) -> int:
@@ -120,6 +121,9 @@ def build_parser() -> argparse.ArgumentParser:
     curate.add_argument("files", type=Path, nargs="+", metavar="VIDEO_FILE")
     _chain_args(curate)
     curate.add_argument("--sample-every", type=float, default=None, help="seconds between sampled frames")
+    curate.add_argument(
+        "--keyframes-per-video", type=int, default=None, help="space keyframes to fit about N per video (short videos)"
+    )
     curate.set_defaults(func=cmd_curate)
 
     imported = commands.add_parser(

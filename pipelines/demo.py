@@ -16,14 +16,20 @@ from pipelines.resources import MLflowResource, StorageResource
 from pipelines.runner import register_videos, run_per_video_chain
 from training.data.catalog import scan_videos
 
-# The demo's videos compress a whole painting into about a minute, so frames are sampled denser
-# than the default for real footage.
+# The demo's videos compress a whole painting into about a minute (real footage: ~9 minutes), so
+# frames are sampled denser and keyframes spaced closer than the defaults for real footage.
 DEMO_SAMPLE_EVERY_S = 1.0
+DEMO_KEYFRAMES_PER_VIDEO = 10
 
 
-def sampling_config(every_s: float | None) -> dict:
-    """Run config setting sampled_frames.sample_every_s (nothing when None: the asset's default)."""
-    return {} if every_s is None else {"ops": {"sampled_frames": {"config": {"sample_every_s": every_s}}}}
+def chain_config(sample_every_s: float | None = None, keyframes_per_video: int | None = None) -> dict:
+    """Run config of the per-video chain; unset values keep the assets' defaults (for real footage)."""
+    ops: dict = {}
+    if sample_every_s is not None:
+        ops["sampled_frames"] = {"config": {"sample_every_s": sample_every_s}}
+    if keyframes_per_video is not None:
+        ops["keyframes"] = {"config": {"keyframes_per_video": keyframes_per_video}}
+    return {"ops": ops} if ops else {}
 
 
 @dataclass

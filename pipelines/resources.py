@@ -95,4 +95,4 @@ class ModelsResource(dg.ConfigurableResource):
     grounding_dino: str = "IDEA-Research/grounding-dino-base"
     sam_checkpoint: str | None = None  # path to a segment_anything checkpoint, e.g. sam_vit_b_01ec64.pth
     sam_model_type: str = "vit_b"
-    device: str | None = None  # default: cuda when available, else cpu
+    device: str = "auto"  # cuda when available, else cpu

@@ -55,7 +55,7 @@ def run_per_video_chain(
             asset_selection=[dg.AssetKey(name) for name in assets] if assets else None,
         )
         for event in result.get_asset_materialization_events():
-            materialization = event.asset_materialization
+            materialization = event.materialization
             path = materialization.metadata.get("path")
             report.outputs[materialization.asset_key.to_user_string()].append(
                 (video_id, str(path.value) if path else "")

@@ -43,19 +43,20 @@ def test_demo_runs_end_to_end_and_prints_how_to_browse(tmp_path: Path):
 
 
 def test_demo_reports_a_bad_video_and_processes_the_others(tmp_path: Path, monkeypatch):
+    from evaluation.studio import StudioConfig, generate_video
     from pipelines.demo import run_demo
-    from tests.conftest import write_test_video
 
     # run_demo points the process at its instance and data root; monkeypatch restores both after.
     monkeypatch.delenv("DAGSTER_HOME", raising=False)
     monkeypatch.delenv("INVERSE_PAINTING_DATA_ROOT", raising=False)
     data_root = tmp_path / "data"
-    write_test_video(data_root / "videos" / "fine.mp4")
+    generate_video(data_root / "videos", "fine", seed=160, config=StudioConfig(duration_s=8, size=(320, 240), fps=10))
     (data_root / "videos" / "broken.mp4").write_bytes(b"\x00" * 1000)
     summary = run_demo(data_root=data_root, dagster_home=tmp_path / "home", count=1)
 
     assert summary.generated == []  # videos were present: nothing generated
     assert [video for video, _ in summary.outputs["source_video"]] == ["fine"]
+    assert [video for video, _ in summary.outputs["difference_masks"]] == ["fine"]
     assert list(summary.failures) == ["broken/source_video"]
     assert "broken.mp4" in summary.failures["broken/source_video"]
     assert "FAILED broken/source_video" in summary.render()

@@ -47,7 +47,9 @@ def probe_video(path: Path) -> VideoProbe:
     try:
         container = av.open(str(path))
     except (av.error.FFmpegError, OSError) as err:
-        raise VideoError(f"{path}: cannot be opened as a video ({err}). Re-encode it (e.g. ffmpeg -i in out.mp4) or remove it.") from err
+        raise VideoError(
+            f"{path}: cannot be opened as a video ({err}). Re-encode it (e.g. ffmpeg -i in out.mp4) or remove it."
+        ) from err
     with container:
         if not container.streams.video:
             raise VideoError(f"{path}: has no video stream. Remove it from the videos folder.")
@@ -63,8 +65,15 @@ def probe_video(path: Path) -> VideoProbe:
             raise VideoError(f"{path}: the container records no duration. Remux it (ffmpeg -i in -c copy out.mp4).")
         try:
             next(container.decode(stream))
+        except av.error.DecoderNotFoundError as err:
+            raise VideoError(
+                f"{path}: no decoder for its video codec is available here. "
+                "Re-encode it to H.264 (ffmpeg -i in -c:v libx264 out.mp4)."
+            ) from err
         except (av.error.FFmpegError, StopIteration) as err:
-            raise VideoError(f"{path}: no frame could be decoded ({err!r}); the file is corrupt or truncated. Re-export it.") from err
+            raise VideoError(
+                f"{path}: no frame could be decoded ({err!r}); the file is corrupt or truncated. Re-export it."
+            ) from err
         return VideoProbe(
             path=str(path),
             duration_s=float(duration),

@@ -1,0 +1,190 @@
+"""The per-video chain through Dagster: contracts on disk, asset checks, bad inputs, the importer."""
+
+import json
+from pathlib import Path
+
+import cv2
+import dagster as dg
+import numpy as np
+import pandas as pd
+import pytest
+
+from evaluation.studio import Studio, StudioConfig, generate_video
+from pipelines.curate import curate, import_official
+from pipelines.demo import chain_config
+from tests.conftest import write_test_video
+
+PER_VIDEO_ASSETS = [
+    "source_video",
+    "sampled_frames",
+    "canvas_geometry",
+    "canvas_frames",
+    "keyframes",
+    "frame_pairs",
+    "difference_masks",
+]
+CONFIG = StudioConfig(duration_s=24, size=(320, 240), fps=10)
+
+
+def corrupt_codec(source: Path, target: Path) -> Path:
+    """A well-formed MP4 whose video codec tag no decoder knows."""
+    data = source.read_bytes()
+    assert b"avc1" in data
+    target.write_bytes(data.replace(b"avc1", b"zzzz"))
+    return target
+
+
+def no_canvas_video(path: Path) -> Path:
+    """A valid video of a table top and a wall: no canvas anywhere."""
+    import av
+
+    rng = np.random.default_rng(0)
+    with av.open(str(path), "w") as container:
+        stream = container.add_stream("libx264", rate=10)
+        stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
+        for _ in range(30):
+            frame = np.zeros((240, 320, 3), np.uint8)
+            frame[:150] = (120, 90, 70)
+            frame[150:] = (70, 50, 30)
+            frame = np.clip(frame + rng.normal(0, 6, frame.shape), 0, 255).astype(np.uint8)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+@pytest.fixture(scope="module")
+def curated(tmp_path_factory):
+    """One good studio video and one file of every bad kind, curated in one command."""
+    work = tmp_path_factory.mktemp("chain")
+    inputs = work / "inputs"
+    video = generate_video(inputs, "studio-150", seed=150, config=CONFIG)
+    good_clip = write_test_video(work / "clip.mp4", seconds=2.0)
+    bad = {
+        "empty": inputs / "empty.mp4",
+        "truncated": inputs / "truncated.mp4",
+        "notavideo": inputs / "notavideo.mov",
+        "badcodec": inputs / "badcodec.mp4",
+        "nocanvas": inputs / "nocanvas.mp4",
+    }
+    bad["empty"].write_bytes(b"")
+    data = video.video_path.read_bytes()
+    bad["truncated"].write_bytes(data[: len(data) // 2])
+    bad["notavideo"].write_text("this is a shopping list, not a video\n" * 50)
+    corrupt_codec(good_clip, bad["badcodec"])
+    no_canvas_video(bad["nocanvas"])
+
+    mp = pytest.MonkeyPatch()
+    mp.delenv("DAGSTER_HOME", raising=False)
+    mp.delenv("INVERSE_PAINTING_DATA_ROOT", raising=False)
+    data_root, home = work / "data", work / "home"
+    try:
+        report = curate([video.video_path, *bad.values()], data_root, home, run_config=chain_config(1.0, 8))
+    finally:
+        mp.undo()
+    return {"report": report, "root": data_root, "home": home, "video": video, "bad": bad}
+
+
+def test_good_video_materializes_every_per_video_asset(curated):
+    report = curated["report"]
+    for asset in PER_VIDEO_ASSETS:
+        assert "studio-150" in [vid for vid, _ in report.outputs[asset]], asset
+    assert not [key for key in report.failures if key.startswith("studio-150/")]
+
+
+def test_on_disk_contracts(curated):
+    root = curated["root"]
+    geometry = pd.read_parquet(root / "canvas_geometry" / "studio-150.parquet")
+    assert {"t_ms", "corners"} <= set(geometry.columns)
+    found = geometry["corners"].dropna()
+    assert len(found) >= 0.9 * len(geometry)
+    corners = np.array([np.asarray(p) for p in found.iloc[0]])
+    assert corners.shape == (4, 2)
+
+    truth = json.loads(curated["video"].truth_path.read_text())
+    first = np.array(truth["frames"][0]["corners"])
+    assert np.abs(corners - first).max() < 0.03 * np.linalg.norm(first[2] - first[0])  # TL first, clockwise
+
+    kept = pd.read_parquet(root / "keyframes" / "studio-150.parquet")
+    assert list(kept["t_ms"]) == sorted(kept["t_ms"]) and len(kept) >= 5
+    assert kept["is_target"].tolist()[-1] and kept["is_target"].sum() == 1
+    assert all(Path(p).is_file() and Path(p).parent == root / "keyframes" / "studio-150" for p in kept["path"])
+    dropped = pd.read_parquet(root / "keyframes" / "studio-150.dropped.parquet")
+    assert {"t_ms", "reason"} <= set(dropped.columns) and len(dropped) > 0
+    assert set(dropped["reason"]) <= {"occluded", "unchanged", "after_completion", "no_canvas"}
+    sampled = pd.read_parquet(root / "sampled_frames" / "studio-150.parquet")
+    assert sorted([*kept["t_ms"], *dropped["t_ms"]]) == sorted(sampled["t_ms"])  # every frame accounted for
+
+    pairs = pd.read_parquet(root / "frame_pairs" / "studio-150.parquet")
+    assert len(pairs) == len(kept) and pairs["prev_t_ms"].iloc[0] == 0 and (pairs["dt_s"] > 0).all()
+    masks = pd.read_parquet(root / "difference_masks" / "studio-150.parquet")
+    assert len(masks) == len(pairs)
+    mask = cv2.imread(masks["mt_mask_path"].iloc[0], cv2.IMREAD_GRAYSCALE)
+    canvas = cv2.imread(kept["path"].iloc[0])
+    assert mask.shape == canvas.shape[:2] and set(np.unique(mask)) <= {0, 255}
+    # The white canvas -> first keyframe change covers what was painted by then.
+    assert masks["mt_area"].iloc[0] > 0.05
+
+
+def test_asset_checks_recorded(curated):
+    with dg.DagsterInstance.from_config(str(curated["home"])) as instance:
+        for check in ("canvas_found_on_most_frames", "enough_keyframes", "target_exists", "masks_nonempty"):
+            asset = {"canvas_found_on_most_frames": "canvas_geometry", "masks_nonempty": "difference_masks"}.get(
+                check, "keyframes"
+            )
+            key = dg.AssetCheckKey(dg.AssetKey(asset), check)
+            records = instance.event_log_storage.get_asset_check_execution_history(key, limit=20)
+            assert records, check
+
+
+@pytest.mark.parametrize(
+    ("name", "fragment"),
+    [
+        ("empty", "empty.mp4"),
+        ("truncated", "truncated.mp4"),
+        ("notavideo", "notavideo.mov"),
+        ("badcodec", "badcodec.mp4"),
+        ("nocanvas", "no canvas"),
+    ],
+)
+def test_bad_input_fails_alone_with_a_clear_message_and_no_partial_output(curated, name, fragment):
+    failures = {k: v for k, v in curated["report"].failures.items() if k.startswith(f"{name}/")}
+    assert failures, f"{name} should have failed"
+    assert any(fragment in message for message in failures.values()), failures
+    root = curated["root"]
+    leftovers = [p for p in root.rglob(f"*{name}*") if "videos" not in p.parts]
+    # Whatever did complete before the failing stage is complete; no temporary files anywhere.
+    assert not [p for p in root.rglob("*.tmp*")]
+    if name != "nocanvas":
+        assert leftovers == [], leftovers
+
+
+def official_layout(root: Path, studio: Studio, name: str = "example") -> Path:
+    folder = root / "rgb" / name
+    folder.mkdir(parents=True)
+    fps = studio.config.fps
+    names = []
+    for index, second in enumerate([3, 7, 11, 15, 19, 23], start=1):
+        stem = f"{index}_0:{second:02d}"
+        cv2.imwrite(str(folder / f"{stem}.jpg"), cv2.cvtColor(studio.canvas_at(second * fps), cv2.COLOR_RGB2BGR))
+        names.append(stem)
+    (folder / "last_aligned_frame_inv.json").write_text(json.dumps({names[-1]: names[:-1]}))
+    return root
+
+
+def test_import_official_layout_flows_into_pairs_and_masks(tmp_path: Path, monkeypatch):
+    monkeypatch.delenv("DAGSTER_HOME", raising=False)
+    monkeypatch.delenv("INVERSE_PAINTING_DATA_ROOT", raising=False)
+    layout = official_layout(tmp_path / "release", Studio("imported", 151, CONFIG))
+    data_root = tmp_path / "data"
+    report = import_official(layout, data_root, tmp_path / "home")
+    assert not report.failures
+    assert [vid for vid, _ in report.outputs["difference_masks"]] == ["example"]
+    kept = pd.read_parquet(data_root / "keyframes" / "example.parquet")
+    assert kept["t_ms"].tolist() == [3000, 7000, 11000, 15000, 19000, 23000]
+    pairs = pd.read_parquet(data_root / "frame_pairs" / "example.parquet")
+    assert pairs["dt_s"].tolist() == [3.0, 4.0, 4.0, 4.0, 4.0, 4.0]
+    with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
+        event = instance.get_latest_materialization_event(dg.AssetKey("keyframes"))
+        assert event.asset_materialization.partition == "example"
