@@ -1,0 +1,374 @@
+"""Keyframe selection: occluders out, unchanged frames out, completion and the target I_T.
+
+Two kinds of input: small constructed canvases whose right answer is known frame by frame, and short
+synthetic studio videos (seeds 100-199) rectified with their true canvas corners.
+"""
+
+from collections.abc import Sequence
+from dataclasses import dataclass, replace
+
+import cv2
+import numpy as np
+import pytest
+
+from training.data.keyframes import (
+    REASONS,
+    KeyframeConfig,
+    WorkFrames,
+    detect_occluders_temporal,
+    select_keyframes,
+)
+from training.data.keyframes.change import channel_gains, colour_change
+
+H, W = 90, 120
+EVERY = KeyframeConfig(min_interval_s=0.0)  # keep every frame with enough new paint
+SKIN = (224, 172, 138)
+BLOCK_COLOURS = [(40, 90, 160), (160, 40, 40), (30, 120, 50), (200, 170, 30), (90, 40, 120), (20, 20, 20)]
+
+
+def blank(seed: int = 0) -> np.ndarray:
+    """An off-white canvas with a little sensor noise."""
+    rng = np.random.default_rng(seed)
+    return np.clip(200 + rng.normal(0, 1.5, (H, W, 3)), 0, 255).astype(np.uint8)
+
+
+def with_blocks(count: int, seed: int) -> np.ndarray:
+    """The canvas after ``count`` paint blocks (each ~3.7 % of the canvas, on a diagonal)."""
+    image = blank(seed)
+    for k in range(count):
+        x, y = 8 + 18 * k, 6 + 12 * k
+        image[y : y + 18, x : x + 18] = BLOCK_COLOURS[k % len(BLOCK_COLOURS)]
+    return image
+
+
+def add_hand(image: np.ndarray, tip: tuple[int, int] = (60, 40)) -> np.ndarray:
+    """A skin-coloured hand at ``tip`` with its forearm reaching the right edge of the canvas."""
+    out = image.copy()
+    cv2.ellipse(out, tip, (11, 8), 20, 0, 360, SKIN, -1)
+    cv2.line(out, tip, (W + 10, tip[1] + 25), SKIN, 9)
+    cv2.line(out, (tip[0] - 14, tip[1] - 6), tip, (180, 30, 30), 2)  # the brush
+    return out
+
+
+def timeline(images: list[np.ndarray]) -> list[tuple[int, np.ndarray | None]]:
+    return [(1000 * (i + 1), image) for i, image in enumerate(images)]
+
+
+def reasons(selection) -> list[str | None]:
+    return [d.reason for d in selection.decisions]
+
+
+# ------------------------------------------------------------------ constructed sequences, known answers
+
+
+def known_sequence() -> list[tuple[int, np.ndarray | None]]:
+    """Blank x3; a block at frames 3, 4, 5; a hand only at frame 7; blocks at 9 and 10; then unchanged."""
+    counts = [0, 0, 0, 1, 2, 3, 3, 3, 3, 4, 5] + [5] * 6
+    images = [with_blocks(c, seed=i) for i, c in enumerate(counts)]
+    images[7] = add_hand(images[7])
+    return timeline(images)
+
+
+def test_blocks_are_kept_a_one_frame_hand_is_an_occluder_and_the_last_clean_frame_is_the_target():
+    selection = select_keyframes(known_sequence(), EVERY)
+    got = reasons(selection)
+    assert got[0:3] == ["unchanged"] * 3  # blank canvas, nothing new
+    assert [selection.decisions[i].kept for i in (3, 4, 5, 9)] == [True] * 4
+    assert got[6] == got[8] == "unchanged"
+    assert got[7] == "occluded"
+    assert "skin" in selection.decisions[7].detail
+    assert got[10:16] == ["after_completion"] * 6
+    assert selection.completion_t_ms == 11000  # frame 10: the last block, no new paint after it
+    assert selection.target_t_ms == 17000 and selection.decisions[-1].kept
+    assert selection.kept_t_ms == [4000, 5000, 6000, 10000, 17000]
+    assert selection.backend == "temporal"
+    assert set(got) <= set(REASONS) | {None}
+
+
+def test_a_skin_coloured_blob_that_persists_is_paint_not_a_hand():
+    images = [with_blocks(0, seed=i) for i in range(12)]
+    for i in range(4, 12):
+        images[i] = add_hand(images[i])  # identical from frame 4 on: it stays, so it is paint
+    selection = select_keyframes(timeline(images), EVERY)
+    assert "occluded" not in reasons(selection)
+    assert selection.completion_t_ms == 5000
+    assert selection.kept_t_ms == [12000]  # the target shows it; frame 4 is the completion frame
+
+
+def test_a_hand_that_moves_over_three_frames_is_occluded_in_each():
+    counts = [0, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2]
+    images = [with_blocks(c, seed=i) for i, c in enumerate(counts)]
+    for i, tip in zip((3, 4, 5), ((70, 30), (64, 42), (58, 55)), strict=True):
+        images[i] = add_hand(images[i], tip)
+    verdicts = detect_occluders_temporal(timeline(images), EVERY)
+    assert [flag for flag, _ in verdicts] == [i in (3, 4, 5) for i in range(12)]
+    selection = select_keyframes(timeline(images), EVERY)
+    assert reasons(selection)[3:6] == ["occluded"] * 3
+
+
+def test_the_last_frame_of_a_passage_is_kept_before_a_burst_of_new_paint():
+    images = [with_blocks(0, seed=0), with_blocks(1, seed=1)]
+    for k in range(2, 5):  # low-contrast touches: 0.5 % each, never min_change on their own
+        image = with_blocks(1, seed=k)
+        for j in range(k - 1):
+            image[60:66, 90 + 8 * j : 96 + 8 * j] = (170, 150, 150)
+        images.append(image)
+    burst = with_blocks(3, seed=5)  # two new blocks at once: the painter moved on
+    burst[60:66, 90:114] = (170, 150, 150)
+    images += [burst, burst.copy(), burst.copy()]
+    selection = select_keyframes(timeline(images), EVERY)
+    assert selection.kept_t_ms == [2000, 5000, 6000, 8000]
+    assert "before a burst" in selection.decisions[4].detail
+
+
+def test_a_frame_next_to_an_occluded_one_gives_way_to_the_next_clean_frame():
+    counts = [0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1]
+    images = [with_blocks(c, seed=i) for i, c in enumerate(counts)]
+    images[2] = add_hand(images[2])  # the block appears right after the hand leaves
+    selection = select_keyframes(timeline(images), EVERY)
+    got = reasons(selection)
+    assert got[2] == "occluded"
+    assert got[3] == "unchanged" and "next to an occluded frame" in selection.decisions[3].detail
+    assert selection.kept_t_ms[0] == 5000
+    assert "instead of the frame at 4000 ms" in selection.decisions[4].detail
+
+
+def test_a_brush_tip_entering_where_the_hand_then_is_counts_as_occluded():
+    counts = [0, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2]
+    images = [with_blocks(c, seed=i) for i, c in enumerate(counts)]
+    images[3][44:48, W - 7 :] = (40, 40, 160)  # 0.3 % of blue brush handle at the right edge, no skin
+    images[4] = add_hand(images[4], tip=(W - 30, 40))
+    flags = [flag for flag, _ in detect_occluders_temporal(timeline(images), EVERY)]
+    assert flags == [i in (3, 4) for i in range(12)]
+    lone = [with_blocks(c, seed=i) for i, c in enumerate(counts)]
+    lone[3][44:48, W - 7 :] = (40, 40, 160)  # the same handle with no hand next to it: too little to tell
+    assert not any(flag for flag, _ in detect_occluders_temporal(timeline(lone), EVERY))
+
+
+def test_a_hand_signing_over_the_last_frames_is_occluded_and_the_target_is_clean():
+    counts = [0, 1, 2, 3, 4, 4, 4, 4, 4, 4]
+    images = [with_blocks(c, seed=i) for i, c in enumerate(counts)]
+    images[8] = add_hand(images[8], tip=(80, 70))
+    images[9] = add_hand(images[9], tip=(82, 70))  # it stays: no later frame shows the canvas under it
+    selection = select_keyframes(timeline(images), EVERY)
+    assert reasons(selection)[8:] == ["occluded", "occluded"]
+    assert selection.target_t_ms == 8000
+    assert selection.completion_t_ms == 5000
+
+
+def test_a_thin_repainted_line_at_the_edge_is_not_a_hand():
+    images = [with_blocks(0, seed=i) for i in range(10)]
+    images[4][40:42, :] = SKIN  # a 2 px stroke across the canvas, skin-coloured even
+    for i in range(5, 10):
+        images[i][36:46, :] = (60, 60, 140)  # painted over by a band the next second
+    flags = [flag for flag, _ in detect_occluders_temporal(timeline(images), EVERY)]
+    assert not any(flags)
+
+
+def test_exposure_flicker_is_not_paint():
+    counts = [0, 0, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2, 2]
+    gains = [1.0, 1.1, 0.92, 1.08, 0.95, 1.1, 0.9, 1.05, 0.93, 1.1, 1.0, 0.94, 1.06]
+    images = [
+        np.clip(with_blocks(c, seed=i).astype(np.float32) * g, 0, 255).astype(np.uint8)
+        for i, (c, g) in enumerate(zip(counts, gains, strict=True))
+    ]
+    selection = select_keyframes(timeline(images), EVERY)
+    assert "occluded" not in reasons(selection)
+    assert selection.kept_t_ms == [3000, 13000]
+    assert reasons(selection)[3:6] == ["unchanged"] * 3
+
+
+def test_gains_follow_the_unchanged_pixels_even_when_most_of_the_canvas_changed():
+    before = with_blocks(0, seed=1).astype(np.float32) / 255
+    after = before.copy()
+    after[:, : int(W * 0.7)] = (0.2, 0.4, 0.7)  # 70 % of the canvas painted
+    after *= 0.9  # and the exposure dropped by 10 %
+    gains = channel_gains(before, after)
+    assert gains == pytest.approx([1 / 0.9] * 3, rel=0.02)
+    change = colour_change(before, after)
+    assert (change[:, int(W * 0.7) + 2 :] < 0.03).all()  # unpainted part: unchanged after matching
+    assert (change[:, : int(W * 0.7) - 2] > 0.3).all()
+
+
+def test_min_interval_and_min_change_leave_frames_unchanged_with_the_reason_in_the_detail():
+    counts = [0, 1, 2, 3, 4, 5, 6, 6, 6]
+    frames = timeline([with_blocks(c, seed=i) for i, c in enumerate(counts)])
+    spaced = select_keyframes(frames, replace(EVERY, min_interval_s=2.5))
+    assert spaced.kept_t_ms == [3000, 6000, 9000]  # 2 s, 5 s: 3 s apart; then the target
+    assert "min_interval_s" in spaced.decisions[1].detail
+    picky = select_keyframes(frames, replace(EVERY, min_change=0.06))  # each block is ~3.7 %
+    assert picky.kept_t_ms == [3000, 5000, 9000]  # two blocks at a time; then the target
+    assert "min_change" in picky.decisions[3].detail
+
+
+def test_no_canvas_frames_are_skipped_and_do_not_break_the_windows():
+    frames = known_sequence()
+    frames[1] = (frames[1][0], None)
+    frames[12] = (frames[12][0], None)
+    selection = select_keyframes(frames, EVERY)
+    got = reasons(selection)
+    assert got[1] == got[12] == "no_canvas"
+    assert got[7] == "occluded"
+    assert selection.kept_t_ms == [4000, 5000, 6000, 10000, 17000]
+    assert detect_occluders_temporal(frames, EVERY)[1] == (False, "no canvas")
+
+
+def test_explicit_occlusion_flags_replace_the_temporal_test():
+    frames = known_sequence()
+    flags = [False] * len(frames)
+    flags[4] = True  # a clean frame the "detector" flags
+    selection = select_keyframes(frames, EVERY, occluded=flags)
+    assert selection.backend == "grounding_dino"
+    got = reasons(selection)
+    assert got[4] == "occluded"
+    assert got[7] != "occluded"  # the hand frame is not flagged, so the temporal test must not run
+    assert 5000 not in selection.kept_t_ms
+
+
+class CountingFrames(Sequence):
+    """A lazy sequence that builds each image when indexed and counts the loads."""
+
+    def __init__(self, frames: list[tuple[int, np.ndarray | None]]) -> None:
+        self._frames = frames
+        self.loads = 0
+
+    def __len__(self) -> int:
+        return len(self._frames)
+
+    def __getitem__(self, index):  # type: ignore[override]
+        if isinstance(index, slice):
+            raise TypeError("no slicing: frames are loaded one by one")
+        if not 0 <= index < len(self._frames):
+            raise IndexError(index)
+        self.loads += 1
+        t, image = self._frames[index]
+        return t, None if image is None else image.copy()
+
+
+def test_a_lazy_sequence_is_read_once_and_gives_the_same_answer():
+    frames = known_sequence()
+    lazy = CountingFrames(frames)
+    assert select_keyframes(lazy, EVERY) == select_keyframes(frames, EVERY)
+    assert lazy.loads == len(frames)
+
+
+def test_work_copies_are_small_whatever_the_canvas_size():
+    big = [(1000 * (i + 1), np.full((1200, 1600, 3), 200, np.uint8)) for i in range(3)]
+    work = WorkFrames(big, long_side=160)
+    assert work.image(0).shape == (120, 160, 3)
+    assert work.canvas_shape == (1200, 1600)
+
+
+@pytest.mark.parametrize(
+    ("frames", "message"),
+    [
+        ([], "no frames"),
+        ([(2000, with_blocks(0, 0)), (1000, with_blocks(0, 1))], "increasing time order"),
+        ([(1000, with_blocks(0, 0)), (2000, np.zeros((10, 10, 3), np.uint8))], "one canvas size"),
+        ([(1000, np.zeros((H, W), np.uint8))], "RGB uint8"),
+        ([(1000, None), (2000, None)], "no clean canvas frame"),
+    ],
+)
+def test_bad_input_is_rejected_with_a_message_that_names_the_problem(frames, message):
+    with pytest.raises(ValueError, match=message):
+        select_keyframes(frames)
+
+
+def test_occlusion_flags_must_match_the_frames():
+    with pytest.raises(ValueError, match="one flag per frame"):
+        select_keyframes(known_sequence(), occluded=[False, True])
+
+
+def test_config_rejects_values_out_of_range():
+    with pytest.raises(ValueError, match="min_change"):
+        KeyframeConfig(min_change=1.5)
+    with pytest.raises(ValueError, match="min_interval_s"):
+        KeyframeConfig(min_interval_s=-1)
+    assert KeyframeConfig.for_duration(60).min_interval_s == pytest.approx(6.0)
+    assert KeyframeConfig.for_duration(540).min_interval_s == KeyframeConfig().min_interval_s
+
+
+# --------------------------------------------------------------------------------- synthetic studio videos
+
+
+@dataclass
+class StudioClip:
+    frames: list[tuple[int, np.ndarray]]
+    occluded: list[bool]  # truth: any hand pixel over the canvas
+    hand_area: list[float]  # fraction of the canvas under the hand, measured on the renders
+    painting_end_ms: int
+    every_ms: int
+
+
+def rectify(image: np.ndarray, corners, size: tuple[int, int]) -> np.ndarray:
+    w, h = size
+    dst = np.array([[-0.5, -0.5], [w - 0.5, -0.5], [w - 0.5, h - 0.5], [-0.5, h - 0.5]], np.float32)
+    matrix = cv2.getPerspectiveTransform(np.asarray(corners, np.float32), dst)
+    return cv2.warpPerspective(image, matrix, (w, h), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_REPLICATE)
+
+
+def studio_clip(seed: int, every_s: float = 0.5) -> StudioClip:
+    from evaluation.studio import Studio, StudioConfig
+
+    config = StudioConfig(duration_s=24, size=(320, 240), fps=10, canvas_long_side=192)
+    studio = Studio(f"test-{seed}", seed, config)
+    truth = studio.truth()
+    step = round(every_s * config.fps)
+    frames, occluded, area = [], [], []
+    for k in range(0, studio.n_frames, step):
+        corners = truth["frames"][k]["corners"]
+        with_hand = rectify(studio.render(k), corners, studio.canvas_size)
+        frames.append((truth["frames"][k]["t_ms"], with_hand))
+        occluded.append(bool(truth["frames"][k]["occluded"]))
+        if occluded[-1]:
+            without = rectify(studio.render(k, occluders=False), corners, studio.canvas_size)
+            area.append(float((cv2.absdiff(with_hand, without).max(axis=2) > 20).mean()))
+        else:
+            area.append(0.0)
+    return StudioClip(frames, occluded, area, truth["painting_end_ms"], round(every_s * 1000))
+
+
+@pytest.fixture(scope="module")
+def clips() -> list[StudioClip]:
+    return [studio_clip(seed) for seed in (101, 104)]
+
+
+def test_studio_hands_are_dropped_as_occluded_and_kept_frames_are_clean(clips):
+    kept_total = kept_occluded = visible = visible_dropped = 0
+    for clip in clips:
+        selection = select_keyframes(clip.frames, EVERY)
+        for decision, occluded, area in zip(selection.decisions, clip.occluded, clip.hand_area, strict=True):
+            kept_total += decision.kept
+            kept_occluded += decision.kept and occluded
+            if area >= 0.01 and decision.t_ms < selection.completion_t_ms:
+                visible += 1
+                visible_dropped += decision.reason == "occluded"
+    assert visible >= 10  # the clips do show hands
+    assert visible_dropped / visible >= 0.9
+    assert kept_total >= 8
+    assert kept_occluded / kept_total <= 0.1
+
+
+def test_studio_completion_and_target(clips):
+    for clip in clips:
+        selection = select_keyframes(clip.frames, EVERY)
+        got = reasons(selection)
+        target = selection.kept_t_ms[-1]
+        assert selection.target_t_ms == target
+        position = [t for t, _ in clip.frames].index(target)
+        assert not clip.occluded[position]
+        assert target >= clip.painting_end_ms
+        assert abs(selection.completion_t_ms - clip.painting_end_ms) <= 3 * clip.every_ms
+        after = [r for (t, _), r in zip(clip.frames, got, strict=True) if selection.completion_t_ms <= t < target]
+        assert after and set(after) == {"after_completion"}
+        assert got[0] == "unchanged"  # the blank canvas before the first stroke
+
+
+def test_studio_with_truth_occlusion_flags_keeps_no_occluded_frame(clips):
+    for clip in clips:
+        selection = select_keyframes(clip.frames, EVERY, occluded=clip.occluded)
+        assert selection.backend == "grounding_dino"
+        for decision, occluded in zip(selection.decisions, clip.occluded, strict=True):
+            if occluded:
+                assert decision.reason in ("occluded", "after_completion")
+        assert len(selection.kept_t_ms) >= 5

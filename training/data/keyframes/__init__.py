@@ -1,0 +1,17 @@
+"""Keyframe selection: clean canvas frames with new paint, the target I_T, and why every other frame was dropped."""
+
+from .change import WorkFrames
+from .config import REASONS, FrameDecision, KeyframeConfig, KeyframeSelection, OcclusionFn
+from .occluders import detect_occluders_temporal
+from .selection import select_keyframes
+
+__all__ = [
+    "REASONS",
+    "FrameDecision",
+    "KeyframeConfig",
+    "KeyframeSelection",
+    "OcclusionFn",
+    "WorkFrames",
+    "detect_occluders_temporal",
+    "select_keyframes",
+]

@@ -1,0 +1,167 @@
+"""Settings and results of keyframe selection."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+
+import numpy as np
+
+REASONS = ("occluded", "unchanged", "after_completion", "no_canvas")
+
+OcclusionFn = Callable[[int, np.ndarray], bool]
+"""A per-frame occluder test ``(t_ms, rectified RGB canvas) -> occluded``, e.g. a Grounding DINO wrapper."""
+
+
+@dataclass(frozen=True)
+class KeyframeConfig:
+    """Thresholds of keyframe selection. Fractions are of the canvas area; colours are in 0..1.
+
+    Defaults target real footage (paper Sec. 4: ~9-minute videos, ~27 keyframes ~23.6 s apart) sampled
+    every second; :meth:`for_duration` gives settings for short demo videos.
+    """
+
+    min_change: float = 0.01
+    """New paint (fraction of the canvas) a frame must show since the last keyframe to be kept, else
+    "unchanged". 1 % is Timecraft's minimum changed area; on real footage consecutive curated keyframes differ
+    by far more (see the benchmark), so this only rejects pauses, not normal progress."""
+
+    min_interval_s: float = 20.0
+    """Minimum video time between keyframes (0 = off). 20 s is the paper's Δt; a keyframe is taken at the
+    first clean frame after it, so intervals average a few seconds more (~20-25 s), as in the paper's data."""
+
+    burst_keep_change: float = 0.003
+    """The last clean frame before a burst of new paint (``min_change`` appearing between two clean frames:
+    the painter starts a new passage, often a new layer) is kept if it shows at least this much new paint
+    since the last keyframe, so that pairs do not mix the end of one passage with the next."""
+
+    work_long_side: int = 160
+    """Long side (px) of the copies every decision is made on; bounds memory and time per frame."""
+
+    pixel_threshold: float = 0.05
+    """Colour change (largest channel difference, after exposure matching) that counts as new paint. Low
+    enough for the low-contrast detail passes painted over a base coat; camera noise and H.264 stay below
+    it once the opening has removed isolated pixels."""
+
+    opening_px: int = 2
+    """Side of the square opening applied to new-paint masks: removes isolated noisy pixels, keeps brush
+    texture (Timecraft used 3x3 at full resolution)."""
+
+    shift_px: int = 1
+    """A change must survive shifting by this many work pixels (rectification jitter of a few canvas px)."""
+
+    persistence_frames: int = 5
+    """Frames on each side whose per-pixel median is the canvas before / after a frame. A change present in
+    neither is transient (paint stays, hands and brushes leave). It must exceed the frames a hand usually
+    stays at one spot; 5 one-second samples covers typical brush episodes."""
+
+    occluder_threshold: float = 0.10
+    """Colour change against both medians that marks a pixel as transient (hands are high-contrast)."""
+
+    occluder_opening_px: int = 3
+    """Opening applied to the transient mask."""
+
+    occluder_thickness: float = 0.012
+    """Transient blobs thinner than this (radius of the largest inscribed disc, fraction of the canvas long
+    side; 2 px at 160 px) are ignored."""
+
+    occluder_elongation: float = 6.5
+    """Transient blobs longer than this (area over the area of the largest inscribed disc) are ignored: a
+    passage painted over again leaves thin lines along its edge, while hands and forearms over the canvas
+    measure 0.7-5.6 on the studio calibration videos."""
+
+    occluder_min_area: float = 0.002
+    """A skin-coloured transient blob reaching the canvas edge is an occluder from this size on (0.2 %: a
+    few fingers). Only blobs that reach the edge count: an arm always enters from outside the canvas, while
+    paint painted over within seconds (a cloud, a sun) sits inside it."""
+
+    occluder_edge_area: float = 0.06
+    """A transient blob reaching the canvas edge is an occluder from this size on even without skin colour
+    (a sleeve, a body, a palette held in front of the canvas)."""
+
+    guard_frames: int = 1
+    """Frames on each side of an occluded frame that get the stricter edge test of ``guard_area``."""
+
+    guard_area: float = 0.001
+    """Next to an occluded frame, a transient blob from this size on (0.1 %: fingertips, a brush, a cuff)
+    that reaches the canvas edge where that frame's hand is makes the frame occluded too, however thin and
+    whatever its colour: hands enter and leave over several frames."""
+
+    guard_reach: float = 0.05
+    """How far (fraction of the canvas long side) from the neighbour's hand such a blob may be."""
+
+    skin_fraction: float = 0.5
+    """A blob is skin-coloured when at least this fraction of its pixels falls in the YCrCb skin box."""
+
+    completion_tolerance: float = 0.001
+    """After completion, a clean frame differs from the finished painting on at most this fraction (0.1 %:
+    a few birds or a signature still count as unfinished)."""
+
+    final_frames: int = 3
+    """The finished painting is the per-pixel median of the clean frames among this many last frames (an
+    undetected brush in one of them does not become part of it), or the last clean frame when a hand
+    covers all of them."""
+
+    def __post_init__(self) -> None:
+        fractions = {
+            "min_change": self.min_change,
+            "burst_keep_change": self.burst_keep_change,
+            "occluder_thickness": self.occluder_thickness,
+            "occluder_min_area": self.occluder_min_area,
+            "occluder_edge_area": self.occluder_edge_area,
+            "guard_area": self.guard_area,
+            "guard_reach": self.guard_reach,
+            "skin_fraction": self.skin_fraction,
+            "completion_tolerance": self.completion_tolerance,
+            "pixel_threshold": self.pixel_threshold,
+            "occluder_threshold": self.occluder_threshold,
+        }
+        for name, value in fractions.items():
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"KeyframeConfig.{name}={value} must be a fraction in [0, 1]")
+        if self.min_interval_s < 0:
+            raise ValueError(f"KeyframeConfig.min_interval_s={self.min_interval_s} must be >= 0 (0 turns it off)")
+        if self.occluder_elongation < 1:
+            raise ValueError(f"KeyframeConfig.occluder_elongation={self.occluder_elongation} must be >= 1")
+        for name in ("work_long_side", "persistence_frames", "final_frames"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"KeyframeConfig.{name}={getattr(self, name)} must be >= 1")
+        if min(self.shift_px, self.opening_px, self.occluder_opening_px, self.guard_frames) < 0:
+            raise ValueError("KeyframeConfig.shift_px, opening_px, occluder_opening_px, guard_frames must be >= 0")
+
+    @classmethod
+    def for_duration(cls, duration_s: float, keyframes: int = 10, **overrides: float) -> KeyframeConfig:
+        """Settings for a video of ``duration_s`` seconds: the default 20 s spacing, shortened so that about
+        ``keyframes`` keyframes fit (a 60 s demo video gets 6 s; a 9-minute video keeps 20 s)."""
+        if duration_s <= 0 or keyframes < 1:
+            raise ValueError(f"for_duration needs duration_s > 0 and keyframes >= 1, got {duration_s}, {keyframes}")
+        interval = min(cls.min_interval_s, duration_s / keyframes)
+        return cls(**{"min_interval_s": interval, **overrides})  # type: ignore[arg-type]
+
+
+DEFAULT_CONFIG = KeyframeConfig()
+
+
+@dataclass(frozen=True)
+class FrameDecision:
+    """What happened to one input frame."""
+
+    t_ms: int
+    kept: bool
+    reason: str | None  # None if kept; else one of REASONS
+    detail: str = ""
+
+
+@dataclass(frozen=True)
+class KeyframeSelection:
+    """Per-frame decisions, the target I_T and the completion time of one video."""
+
+    decisions: list[FrameDecision]
+    target_t_ms: int  # I_T: the last clean frame of the finished painting (also the last kept keyframe)
+    completion_t_ms: int  # first clean frame showing the finished painting: no new paint appears after it
+    backend: str  # "temporal" (weight-free) or "grounding_dino" (occlusion flags given)
+
+    @property
+    def kept_t_ms(self) -> list[int]:
+        """Times of the kept keyframes in order; the last one is the target."""
+        return [d.t_ms for d in self.decisions if d.kept]

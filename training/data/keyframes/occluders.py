@@ -1,0 +1,193 @@
+"""The weight-free occluder test: paint stays, hands and brushes leave.
+
+For each frame, the canvas just before it is the per-pixel median of the previous few frames and the
+canvas just after it the median of the next few (a hand that moves covers any one pixel in a minority
+of them, so the medians show the canvas). Pixels that differ from both are transient: neither the old
+canvas nor paint that is still there afterwards. A frame is occluded when its transient pixels form a
+blob that looks like an arm: it reaches the canvas edge (an arm always enters from outside the canvas,
+while paint repainted within seconds, a cloud or a sun, sits inside it), it is compact (not a thin line
+along a repainted passage), and it is skin-coloured or large.
+
+Then three refinements:
+
+* a second pass takes its medians only from frames the first pass found clean, so that a hand staying
+  several frames at one spot, or one in a neighbour's window, does not leak into the medians;
+* the ends of the video have one side only (see :func:`transient_mask`);
+* next to an occluded frame, a smaller transient blob at the canvas edge where that frame's hand is
+  counts too: the hand entering or leaving shows only fingertips or a brush.
+"""
+
+from __future__ import annotations
+
+import bisect
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+
+from .change import Blob, WorkFrames, blobs, change_mask, colour_change, consensus, skin_mask
+from .config import DEFAULT_CONFIG, KeyframeConfig
+
+START_FRAMES = 3  # at the start of a video: the nearest frames after a frame decide
+SHORT_SIDE = 3  # fewer frames than this after a frame cannot outvote a hand that stays there
+
+Verdict = tuple[bool, str]
+
+
+def _window(pool: list[int], index: int, count: int) -> tuple[list[int], list[int]]:
+    """Up to ``count`` frames of ``pool`` (sorted indices) before and after ``index``, nearest first."""
+    left = bisect.bisect_left(pool, index)
+    right = bisect.bisect_right(pool, index)
+    return pool[max(0, left - count) : left][::-1], pool[right : right + count]
+
+
+def transient_mask(
+    work: WorkFrames, index: int, before: list[int], after: list[int], config: KeyframeConfig, at_end: bool = False
+) -> np.ndarray:
+    """Bool mask of the pixels of frame ``index`` that differ from the canvas before and after it.
+
+    ``before`` and ``after`` are the frames around it, nearest first. At the end of the video (``at_end``:
+    fewer than three frames follow) those few frames may all show the same hand, signing the finished
+    painting, so the canvas before decides alone. At the start a median of the frames after would mix
+    canvas states (paint arrives fast), so a pixel is transient only when none of the nearest frames
+    after it shows its colour.
+    """
+    image = work.image(index)
+    if at_end and before:
+        past = consensus(image, [work.image(j) for j in before])
+        change = colour_change(image, past, config.shift_px, match=False)
+    elif not before and after:
+        side = after[:START_FRAMES]
+        change = np.minimum.reduce([colour_change(image, work.image(j), config.shift_px) for j in side])
+    elif before and after:
+        past = consensus(image, [work.image(j) for j in before])
+        future = consensus(image, [work.image(j) for j in after])
+        change = np.minimum(
+            colour_change(image, past, config.shift_px, match=False),
+            colour_change(image, future, config.shift_px, match=False),
+        )
+    else:
+        return np.zeros(image.shape[:2], bool)
+    return change_mask(change, config.occluder_threshold, config.occluder_opening_px)
+
+
+def occluder_blob(found: Sequence[Blob], config: KeyframeConfig) -> Blob | None:
+    """The first (largest) transient blob that looks like an occluder, or None."""
+    for blob in found:
+        thin = blob.thickness < config.occluder_thickness or blob.elongation > config.occluder_elongation
+        if thin or not blob.touches_edge:
+            continue  # a line along a repainted passage, or paint repainted inside the canvas
+        if blob.area >= config.occluder_edge_area:
+            return blob
+        if blob.skin >= config.skin_fraction and blob.area >= config.occluder_min_area:
+            return blob
+    return None
+
+
+def _describe(blob: Blob | None, total: float, found: Sequence[Blob], long_side: int) -> str:
+    if blob is None:
+        if not found:
+            return "no transient change"
+        return f"transient change over {100 * total:.1f} % of the canvas, none of it hand-like"
+    where = "reaching the canvas edge" if blob.touches_edge else "inside the canvas"
+    return (
+        f"hand-like change over {100 * total:.1f} % of the canvas (blob {100 * blob.area:.1f} %, "
+        f"{blob.thickness * long_side:.0f} px thick at {long_side} px, elongation {blob.elongation:.1f}, "
+        f"skin score {blob.skin:.2f}, {where})"
+    )
+
+
+@dataclass
+class _Judged:
+    verdict: Verdict
+    hand: np.ndarray | None  # pixels of the occluder blob, when there is one
+
+
+def _transient_blobs(
+    work: WorkFrames, index: int, before: list[int], after: list[int], at_end: bool, config: KeyframeConfig
+) -> tuple[list[Blob], np.ndarray, float]:
+    mask = transient_mask(work, index, before, after, config, at_end)
+    if not mask.any():
+        return [], np.zeros(mask.shape, np.int32), 0.0
+    found, labels = blobs(mask, skin_mask(work.image(index)))
+    return found, labels, float(mask.mean())
+
+
+def _judge(
+    work: WorkFrames, index: int, before: list[int], after: list[int], at_end: bool, config: KeyframeConfig
+) -> _Judged:
+    found, labels, total = _transient_blobs(work, index, before, after, at_end, config)
+    blob = occluder_blob(found, config)
+    long_side = max(labels.shape)
+    verdict = (blob is not None, _describe(blob, total, found, long_side))
+    return _Judged(verdict, None if blob is None else labels == blob.label)
+
+
+def _guard(
+    work: WorkFrames,
+    index: int,
+    windows: tuple[list[int], list[int]],
+    at_end: bool,
+    hands: list[np.ndarray],
+    config: KeyframeConfig,
+) -> Verdict | None:
+    """A frame next to occluded ones is occluded too when a transient blob of it reaches the canvas edge where
+    their hands are (dilated): the same arm entering or leaving, however small, thin or sleeve-coloured."""
+    found, labels, _ = _transient_blobs(work, index, *windows, at_end, config)
+    if not found:
+        return None
+    reach = max(1, round(config.guard_reach * max(labels.shape)))
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
+    near_hand = cv2.dilate(np.logical_or.reduce(hands).astype(np.uint8), kernel).astype(bool)
+    for blob in found:
+        if blob.touches_edge and blob.area >= config.guard_area and near_hand[labels == blob.label].any():
+            return (
+                True,
+                f"next to an occluded frame, with transient change at the canvas edge where its hand is "
+                f"(blob {100 * blob.area:.2f} %): the hand entering or leaving",
+            )
+    return None
+
+
+def occluder_verdicts(work: WorkFrames, config: KeyframeConfig) -> list[Verdict]:
+    """Per frame of ``work``: (occluded, explanation). Frames without a canvas are (False, "no canvas")."""
+    order = work.with_canvas
+    k = config.persistence_frames
+    at_end = {index: len(order) - 1 - position < SHORT_SIDE for position, index in enumerate(order)}
+    first = {index: _judge(work, index, *_window(order, index, k), at_end[index], config) for index in order}
+    flagged = {index for index in order if first[index].verdict[0]}
+    clean = [index for index in order if index not in flagged]
+    final: dict[int, _Judged] = {}
+    windows: dict[int, tuple[list[int], list[int]]] = {}
+    for index in order:
+        before, after = _window(order, index, k)
+        clean_before, clean_after = _window(clean, index, k)
+        touched = flagged.intersection(before) or flagged.intersection(after)
+        # medians without the flagged frames; a side left with no frame at all keeps the first verdict
+        if touched and (clean_before or not before) and (clean_after or not after):
+            final[index] = _judge(work, index, clean_before, clean_after, at_end[index], config)
+            windows[index] = (clean_before, clean_after)
+        else:
+            final[index] = first[index]
+            windows[index] = (before, after)
+    verdicts: list[Verdict] = [(False, "no canvas")] * len(work)
+    for position, index in enumerate(order):
+        verdict = final[index].verdict
+        near = order[max(0, position - config.guard_frames) : position + config.guard_frames + 1]
+        hands = [final[j].hand for j in near if j != index and final[j].hand is not None]
+        if not verdict[0] and hands:
+            verdict = _guard(work, index, windows[index], at_end[index], hands, config) or verdict
+        verdicts[index] = verdict
+    return verdicts
+
+
+def detect_occluders_temporal(
+    frames: Sequence[tuple[int, np.ndarray | None]] | WorkFrames, config: KeyframeConfig = DEFAULT_CONFIG
+) -> list[Verdict]:
+    """The weight-free per-frame occluder test: one (occluded, explanation) per input frame.
+
+    ``frames`` are (t_ms, rectified RGB canvas or None) in time order, like :func:`select_keyframes` takes.
+    """
+    work = frames if isinstance(frames, WorkFrames) else WorkFrames(frames, config.work_long_side)
+    return occluder_verdicts(work, config)

@@ -1,0 +1,314 @@
+"""Choosing the keyframes of one video: clean frames with enough new paint, then the target I_T.
+
+Paper Sec. 4: frames "showing hands, paint strokes, or minimal changes were excluded". In order:
+
+1. occluders: each frame is tested (weight-free temporal test, or flags from a detector such as
+   Grounding DINO); occluded frames never become keyframes nor references;
+2. completion: the finished painting is the median of the last clean frames; the completion time is the
+   first clean frame from which the canvas no longer differs from it (single-frame outliers, e.g. a missed
+   brush, are ignored); the target I_T is the last clean frame that shows the finished painting;
+3. new paint: walking the clean frames before completion, a frame is kept when it shows at least
+   ``min_change`` of new paint since the last keyframe and ``min_interval_s`` have passed; otherwise it is
+   "unchanged". The last clean frame before a burst of new paint is kept too (see ``burst_keep_change``).
+   The last keyframe before I_T is dropped when I_T adds (almost) nothing to it or comes sooner than
+   ``min_interval_s`` after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .change import WorkFrames, change_mask, colour_change, consensus
+from .config import DEFAULT_CONFIG, FrameDecision, KeyframeConfig, KeyframeSelection
+from .occluders import occluder_verdicts
+
+
+def changed_fraction(image: np.ndarray, reference: np.ndarray, config: KeyframeConfig) -> float:
+    """Fraction of the canvas where ``image`` shows new paint compared with ``reference`` (work copies)."""
+    change = colour_change(image, reference, config.shift_px)
+    return float(change_mask(change, config.pixel_threshold, config.opening_px).mean())
+
+
+def looks_blank(image: np.ndarray, config: KeyframeConfig) -> bool:
+    """True for an unpainted canvas: less than ``min_change`` of it clearly differs from its median colour.
+
+    "Clearly" uses the occluder threshold and opening, not the new-paint ones: the weave of a bare canvas
+    and uneven light on it are low-contrast, paint on a white canvas is not.
+    """
+    ground = np.median(image.reshape(-1, 3), axis=0)
+    flat = np.broadcast_to(ground, image.shape).astype(np.float32)
+    change = colour_change(image, flat, config.shift_px, match=False)
+    mask = change_mask(change, config.occluder_threshold, config.occluder_opening_px)
+    return float(mask.mean()) < max(config.min_change, 1e-9)
+
+
+@dataclass(frozen=True)
+class Completion:
+    """Where the painting is finished, in positions of the clean-frame list."""
+
+    completion: int  # first clean position showing the finished painting
+    target: int  # last clean position showing it (I_T)
+    residual: list[float]  # per clean position: fraction still differing from the finished painting
+
+
+def find_completion(work: WorkFrames, clean: list[int], config: KeyframeConfig) -> Completion:
+    """Completion and target positions among the ``clean`` frame indices (time order)."""
+    # the last clean frames among the last few frames of the video: when a hand covers the end, the last
+    # clean frame alone (an older one may predate the last strokes)
+    first_of_tail = work.with_canvas[-min(config.final_frames, len(work.with_canvas))]
+    tail = [i for i in clean[::-1] if i >= first_of_tail] or [clean[-1]]
+    final = consensus(work.image(clean[-1]), [work.image(i) for i in tail])
+    residual = [changed_fraction(work.image(i), final, config) for i in clean]
+    tol = config.completion_tolerance
+    # a position is still "in progress" when it and its predecessor both differ from the finished painting;
+    # one differing frame alone is an outlier (an occluder the test missed), not unfinished paint
+    unsettled = [p for p, r in enumerate(residual) if r > tol and (p == 0 or residual[p - 1] > tol)]
+    completion = min(unsettled[-1] + 1, len(clean) - 1) if unsettled else 0
+    finished = [p for p in range(completion, len(clean)) if residual[p] <= tol]
+    target = finished[-1] if finished else len(clean) - 1
+    return Completion(completion, target, residual)
+
+
+def _percent(value: float) -> str:
+    return f"{100 * value:.1f} %"
+
+
+def select_keyframes(
+    frames: Sequence[tuple[int, np.ndarray | None]],
+    config: KeyframeConfig = DEFAULT_CONFIG,
+    occluded: Sequence[bool] | None = None,
+) -> KeyframeSelection:
+    """Keyframes of one video: clean frames with new paint, the last being the target I_T.
+
+    ``frames``: (t_ms, rectified RGB canvas, or None when no canvas was found) in time order, all of one
+    size; a lazy sequence is read once. When ``occluded`` is given (e.g. from the Grounding DINO
+    "hand. paintbrush." backend, one flag per frame), it replaces the weight-free occluder test and
+    ``backend`` is "grounding_dino"; otherwise the weight-free "temporal" test is used: a change that does
+    not persist over the following frames is an occluder, not paint, when it enters from the canvas edge
+    and is compact, with a skin-colour cue (see :mod:`.occluders`).
+    """
+    work = WorkFrames(frames, config.work_long_side)
+    if len(work) == 0:
+        raise ValueError("select_keyframes got no frames; sample the video first (sampled_frames, canvas_frames)")
+    verdicts, backend = _occlusion(work, config, occluded)
+    clean = [i for i in work.with_canvas if not verdicts[i][0]]
+    if not clean:
+        raise ValueError(
+            f"no clean canvas frame among {len(work)} frames ({len(work.with_canvas)} show the canvas, all of them "
+            "occluded); check the canvas_frames preview, sample more often, or use the other occluder backend"
+        )
+    done = find_completion(work, clean, config)
+    target = clean[done.target]
+    t_completion = work.t_ms[clean[done.completion]]
+    decisions = _dropped_outright(work, verdicts, t_completion, target)
+    kept = _walk_new_paint(work, clean[: done.completion], config, decisions, _next_to_occluded(work, verdicts))
+    decisions[target] = FrameDecision(
+        work.t_ms[target],
+        True,
+        None,
+        f"target I_T: the finished painting (differs from the final state on {_percent(done.residual[done.target])})",
+    )
+    _drop_last_if_redundant(work, kept, target, config, decisions)
+    return KeyframeSelection(
+        decisions=[decisions[i] for i in range(len(work))],
+        target_t_ms=work.t_ms[target],
+        completion_t_ms=t_completion,
+        backend=backend,
+    )
+
+
+def _occlusion(
+    work: WorkFrames, config: KeyframeConfig, occluded: Sequence[bool] | None
+) -> tuple[list[tuple[bool, str]], str]:
+    """Per-frame (occluded, explanation) and the backend that decided."""
+    if occluded is None:
+        return occluder_verdicts(work, config), "temporal"
+    if len(occluded) != len(work):
+        raise ValueError(f"occluded has {len(occluded)} flags for {len(work)} frames; pass exactly one flag per frame")
+    detail = "occluder detector: hand or paintbrush over the canvas"
+    return [(bool(flag), detail if flag else "") for flag in occluded], "grounding_dino"
+
+
+def _dropped_outright(
+    work: WorkFrames, verdicts: list[tuple[bool, str]], t_completion: int, target: int
+) -> dict[int, FrameDecision]:
+    """Decisions that need no comparison of paint: no canvas, after completion, occluded."""
+    decisions: dict[int, FrameDecision] = {}
+    for i, t in enumerate(work.t_ms):
+        occluded, why = verdicts[i]
+        if not work.has_canvas(i):
+            decisions[i] = FrameDecision(t, False, "no_canvas", "no canvas found in this frame")
+        elif t >= t_completion and i != target:
+            extra = f"; {why}" if occluded else ""
+            decisions[i] = FrameDecision(
+                t, False, "after_completion", f"completed at {t_completion} ms: no new paint from here on{extra}"
+            )
+        elif occluded:
+            decisions[i] = FrameDecision(t, False, "occluded", why)
+    return decisions
+
+
+def _next_to_occluded(work: WorkFrames, verdicts: list[tuple[bool, str]]) -> set[int]:
+    """Clean frames whose previous or next canvas frame is occluded."""
+    order = work.with_canvas
+    flagged = [verdicts[i][0] for i in order]
+    return {
+        i
+        for p, i in enumerate(order)
+        if not flagged[p] and ((p > 0 and flagged[p - 1]) or (p + 1 < len(order) and flagged[p + 1]))
+    }
+
+
+@dataclass
+class _Walk:
+    """State of the greedy pass over the clean frames before completion."""
+
+    work: WorkFrames
+    config: KeyframeConfig
+    risky: set[int]  # clean frames next to an occluded frame: the hand may be entering or leaving
+    decisions: dict[int, FrameDecision]
+    kept: list[int] = field(default_factory=list)
+    reference: np.ndarray | None = None  # canvas at the last keyframe; None = the white canvas I_0
+    last_kept_ms: int = 0  # the white canvas I_0 sits at t = 0
+    pending: tuple[int, float] | None = None  # last clean frame not kept: (index, new paint since the keyframe)
+    safe_pending: tuple[int, float] | None = None  # the same, among frames that are not risky
+    deferred: tuple[int, str] | None = None  # a risky frame due to be kept: (index, detail)
+
+    def keep(self, i: int, detail: str) -> None:
+        self.decisions[i] = FrameDecision(self.work.t_ms[i], True, None, detail)
+        self.kept.append(i)
+        self.reference, self.last_kept_ms = self.work.image(i), self.work.t_ms[i]
+        self.pending = self.safe_pending = self.deferred = None
+
+    def skip(self, i: int, detail: str, change: float) -> None:
+        self.decisions[i] = FrameDecision(self.work.t_ms[i], False, "unchanged", detail)
+        self.pending = (i, change)
+        if i not in self.risky:
+            self.safe_pending = (i, change)
+
+
+def _walk_new_paint(
+    work: WorkFrames,
+    candidates: list[int],
+    config: KeyframeConfig,
+    decisions: dict[int, FrameDecision],
+    risky: set[int],
+) -> list[int]:
+    """Greedy pass over clean frames before completion; fills ``decisions`` and returns the kept indices.
+
+    A frame due to be kept right next to an occluded frame is deferred: when the following clean frame is
+    not next to one and adds less than ``min_change``, that frame is kept instead (a hand entering or
+    leaving may still show at the canvas edge of the first, too little for the occluder test).
+    """
+    walk = _Walk(work, config, risky, decisions)
+    for position, i in enumerate(candidates):
+        t = work.t_ms[i]
+        image = work.image(i)
+        if position == 0 and looks_blank(image, config):
+            walk.reference = image
+            decisions[i] = FrameDecision(t, False, "unchanged", "blank canvas: no paint yet")
+            continue
+        if t <= 0:
+            decisions[i] = FrameDecision(t, False, "unchanged", "at t = 0 ms, the time of the white canvas I_0")
+            continue
+        if walk.deferred is not None and _resolve_deferred(walk, i):
+            continue
+        _keep_before_burst(walk, i)
+        change = 1.0 if walk.reference is None else changed_fraction(image, walk.reference, config)
+        waited = (t - walk.last_kept_ms) / 1000.0
+        if change < config.min_change:
+            walk.skip(
+                i,
+                f"new paint over {_percent(change)} since the last keyframe (min_change {_percent(config.min_change)})",
+                change,
+            )
+        elif waited < config.min_interval_s:
+            walk.skip(
+                i,
+                f"only {waited:.1f} s after the last keyframe (min_interval_s {config.min_interval_s:g}); "
+                f"new paint over {_percent(change)}",
+                change,
+            )
+        elif i in risky:
+            walk.skip(i, "", change)
+            walk.deferred = (i, f"new paint over {_percent(change)} since the last keyframe")
+        else:
+            walk.keep(i, f"new paint over {_percent(change)} since the last keyframe")
+    if walk.deferred is not None:
+        walk.keep(*walk.deferred)
+    return walk.kept
+
+
+def _resolve_deferred(walk: _Walk, i: int) -> bool:
+    """Keep ``i`` instead of the deferred frame when it is safe and adds little; returns True if it did."""
+    assert walk.deferred is not None
+    deferred, detail = walk.deferred
+    step = changed_fraction(walk.work.image(i), walk.work.image(deferred), walk.config)
+    if i not in walk.risky and step < walk.config.min_change:
+        t_deferred = walk.work.t_ms[deferred]
+        walk.decisions[deferred] = FrameDecision(
+            t_deferred,
+            False,
+            "unchanged",
+            f"{detail}, but next to an occluded frame: the next clean frame is kept instead",
+        )
+        change = (
+            changed_fraction(walk.work.image(i), walk.reference, walk.config) if walk.reference is not None else 1.0
+        )
+        walk.keep(
+            i,
+            f"new paint over {_percent(change)} since the last keyframe (instead of the frame at "
+            f"{t_deferred} ms, next to an occluded frame)",
+        )
+        return True
+    walk.keep(deferred, detail)
+    return False
+
+
+def _keep_before_burst(walk: _Walk, i: int) -> None:
+    """Keep the previous clean frame when frame ``i`` starts a burst of new paint (often a new layer).
+
+    Otherwise the end of one passage (low-contrast detail that never reaches ``min_change`` on its own)
+    would only be represented by a keyframe inside the next passage, mixing two layers in one pair. When
+    that frame is next to an occluded frame, the last earlier one that is not is preferred.
+    """
+    config = walk.config
+    if walk.pending is None or walk.reference is None:
+        return
+    chosen = walk.pending
+    if chosen[0] in walk.risky and walk.safe_pending is not None:
+        chosen = walk.safe_pending
+    previous, change = chosen
+    t_previous = walk.work.t_ms[previous]
+    if change < config.burst_keep_change or (t_previous - walk.last_kept_ms) / 1000.0 < config.min_interval_s:
+        return
+    burst = changed_fraction(walk.work.image(i), walk.work.image(walk.pending[0]), config)
+    if burst < config.min_change:
+        return
+    walk.keep(
+        previous,
+        f"new paint over {_percent(change)} since the last keyframe; last clean frame before a burst of new paint "
+        f"({_percent(burst)} in one step)",
+    )
+
+
+def _drop_last_if_redundant(
+    work: WorkFrames, kept: list[int], target: int, config: KeyframeConfig, decisions: dict[int, FrameDecision]
+) -> None:
+    """The target follows the last keyframe; that keyframe goes when the pair would break the rules."""
+    if not kept:
+        return
+    last = kept[-1]
+    t, t_target = work.t_ms[last], work.t_ms[target]
+    change = changed_fraction(work.image(target), work.image(last), config)
+    gap = (t_target - t) / 1000.0
+    if change < config.burst_keep_change:
+        why = f"the target I_T adds only {_percent(change)} of new paint to it"
+    elif gap < config.min_interval_s:
+        why = f"only {gap:.1f} s before the target I_T (min_interval_s {config.min_interval_s:g})"
+    else:
+        return
+    decisions[last] = FrameDecision(t, False, "unchanged", why)
