@@ -120,6 +120,13 @@ class CanvasConfig(dg.Config):
         description="grounding_dino: Grounding DINO 'canvas. painting.' + SAM (weights from the models resource); "
         "contour: weight-free OpenCV quadrilateral detection; auto: grounding_dino when its weights are local.",
     )
+    redetect_every: int | None = Field(
+        default=None,
+        ge=1,
+        description="Also re-run the detector every N sampled frames (catches a canvas moved on the easel while "
+        "the camera stays still). Default: 5 for contour (cheap); grounding_dino only on camera moves (~30 s per "
+        "frame with SAM on a CPU).",
+    )
 
 
 def quads_preview(frames: pd.DataFrame, observations: list[CanvasObservation], count: int = 6) -> np.ndarray:
@@ -157,7 +164,8 @@ def canvas_geometry(
     video_id = context.partition_key
     frames = pd.read_parquet(storage.table_path("sampled_frames", video_id))
     detector = canvas_detector(config.backend, models, context.log)
-    observations = list(track_canvas(iter_table_frames(frames), detector))
+    redetect = config.redetect_every or (5 if detector.name == "contour" else None)
+    observations = list(track_canvas(iter_table_frames(frames), detector, redetect_every=redetect))
     table = pd.DataFrame(
         {
             "t_ms": [o.t_ms for o in observations],

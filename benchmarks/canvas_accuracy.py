@@ -220,7 +220,7 @@ def real_paintings_check(folder: Path, seeds: list[int], config: StudioConfig) -
         warped = cv2.warpPerspective(painting, to_image, config.size, flags=cv2.INTER_LINEAR)
         inside = cv2.warpPerspective(np.full(size[::-1], 255, np.uint8), to_image, config.size) > 127
         frame[inside] = warped[inside]
-        ok, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 85])
+        _, buf = cv2.imencode(".jpg", frame, [cv2.IMWRITE_JPEG_QUALITY, 85])
         found = detector.detect(cv2.imdecode(buf, cv2.IMREAD_UNCHANGED))
         errors.append(math.inf if found is None else corner_error(found.corners, corners))
     e = np.array(errors)

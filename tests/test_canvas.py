@@ -122,7 +122,7 @@ def test_rectified_size_of_a_fronto_parallel_rectangle_and_bad_input():
 def test_corner_error_is_relative_to_the_diagonal():
     truth = np.array([[0, 0], [300, 0], [300, 400], [0, 400]], float)
     assert corner_error(truth, truth) == 0.0
-    assert corner_error(truth + [5.0, 0.0], truth) == pytest.approx(0.01)
+    assert corner_error(truth + np.array([5.0, 0.0]), truth) == pytest.approx(0.01)
     moved = truth.copy()
     moved[2] += [0, 20]
     assert corner_error(moved, truth) == pytest.approx(20 / 4 / 500)
@@ -220,7 +220,7 @@ def test_detector_runs_once_per_segment_and_again_after_a_camera_jump(tracking_s
     studio = tracking_studio
     frames = [(studio.render(10 * k), studio.corners(10 * k)) for k in range(10)]
     dx, dy = 37, -22
-    frames[5:] = [(shifted(img, dx, dy), c + [dx, dy]) for img, c in frames[5:]]
+    frames[5:] = [(shifted(img, dx, dy), c + np.array([dx, dy])) for img, c in frames[5:]]
     observations, detector = run(frames)
     assert detector.calls == 2
     assert [o.segment for o in observations] == [0] * 5 + [1] * 5
@@ -240,7 +240,7 @@ def test_slow_drift_is_followed_without_new_detections(tracking_studio: Studio):
     for k in range(10):
         m = np.array([[1.0, 0.0, 1.5 * k], [0.0, 1.0, -1.0 * k]])
         image = cv2.warpAffine(base, m, (480, 360), borderMode=cv2.BORDER_REFLECT)
-        frames.append((image, studio.corners(30) + [1.5 * k, -1.0 * k]))
+        frames.append((image, studio.corners(30) + np.array([1.5 * k, -1.0 * k])))
     observations, detector = run(frames)
     assert detector.calls == 1 and {o.segment for o in observations} == {0}
     final_error_px = np.abs(observations[-1].corners - frames[-1][1]).max()

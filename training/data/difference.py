@@ -8,8 +8,9 @@ backends produce such maps:
   trunk (torchvision ImageNet weights, read from the torch hub cache) and the linear layers v0.1 that
   ship inside the ``lpips`` package.
 - :class:`ColourStructureDistance` ("colour-structure-v1"): weight-free, runs anywhere: a blurred
-  CIELAB colour difference at two scales plus a local-structure (SSIM contrast/structure) difference.
-  Its threshold is calibrated on the synthetic studio's ground truth (see the class docstring).
+  CIELAB colour difference at two scales that forgives 1-px misregistration, plus a local-structure
+  (SSIM contrast/structure) difference. Its threshold (0.36, not 0.2) is calibrated on the synthetic
+  studio's ground truth (see the class docstring and ``CALIBRATION``).
 
 Every map is float32 (H, W) at the input resolution, roughly in [0, 1]; a number computed from a map
 should be stored with the backend's ``name`` so LPIPS and non-LPIPS values are never mixed.

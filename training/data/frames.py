@@ -5,7 +5,9 @@ time and decode from there. Seeking only pays when the decoder would otherwise d
 to the next useful keyframe, i.e. when the sample interval is much longer than the keyframe interval (GOP).
 The default ``auto`` strategy reads the keyframe index once (demuxing only, no decoding) and seeks exactly when
 a keyframe lies strictly between the decoder's position and the next sample time, so it decodes no more frames
-than either pure strategy.
+than either pure strategy. Measured with ``benchmarks/canvas_accuracy.py --decode`` (2 busy cores), seconds for
+sequential / seek per sample / auto: 60 s 640x480 studio video (keyframe every 10 s) sampled every 1 s:
+1.3 / 6.9 / 1.1, every 20 s: 1.6 / 0.2 / 0.4; 300 s 1280x720 with a keyframe every 2 s, every 5 s: 23.6 / 5.1 / 3.6.
 """
 
 from __future__ import annotations
