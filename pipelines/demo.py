@@ -89,6 +89,12 @@ def run_demo(
     instance = dg.DagsterInstance.get()
     catalog = scan_videos(storage.videos_dir)
     register_videos(instance, list(catalog.videos))
-    report = run_per_video_chain(defs, instance, list(catalog.videos), tags={"inverse-painting/launched-by": "demo"})
+    report = run_per_video_chain(
+        defs,
+        instance,
+        list(catalog.videos),
+        run_config=chain_config(DEMO_SAMPLE_EVERY_S, DEMO_KEYFRAMES_PER_VIDEO),
+        tags={"inverse-painting/launched-by": "demo"},
+    )
     summary.outputs, summary.failures = report.outputs, report.failures
     return summary

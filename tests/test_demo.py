@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import dagster as dg
+import pandas as pd
 from mlflow import MlflowClient
 
 
@@ -27,6 +28,13 @@ def test_demo_runs_end_to_end_and_prints_how_to_browse(tmp_path: Path):
         assert f"{asset}: 2 partitions materialized" in done.stdout
     assert "dagster dev" in done.stdout and f"DAGSTER_HOME={home.resolve()}" in done.stdout
     assert f"mlflow ui --backend-store-uri sqlite:///{data_root.resolve() / 'mlflow.db'}" in done.stdout
+
+    # The demo's run config (dense sampling, keyframes spaced for short videos) reached the assets.
+    for video in videos:
+        kept = pd.read_parquet(data_root / "keyframes" / video.replace(".mp4", ".parquet"))
+        sampled = pd.read_parquet(data_root / "sampled_frames" / video.replace(".mp4", ".parquet"))
+        # Defaults (2 s sampling, 20 s spacing) would give 10 samples and 1-2 keyframes on 20 s videos.
+        assert len(sampled) >= 19 and len(kept) >= 3
 
     # The instance the printed command opens holds the runs and materializations.
     with dg.DagsterInstance.from_config(str(home)) as instance:
