@@ -3,8 +3,8 @@
 Every decision of the keyframe stage (occluder, new paint, completion) is a question about which pixels
 of the rectified canvas changed between two frames. The answer must ignore what a camera adds on top
 of the paint: slow exposure and white-balance drift (a per-channel gain, estimated from the pixels that
-did not change), sensor noise and compression (area downscaling averages them away) and a pixel or two
-of rectification jitter (a change must survive a small shift).
+did not change), sensor noise and compression (area downscaling and a light blur average them away)
+and a pixel or two of rectification jitter (a change must survive a small shift).
 """
 
 from __future__ import annotations

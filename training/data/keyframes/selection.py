@@ -4,9 +4,9 @@ Paper Sec. 4: frames "showing hands, paint strokes, or minimal changes were excl
 
 1. occluders: each frame is tested (weight-free temporal test, or flags from a detector such as
    Grounding DINO); occluded frames never become keyframes nor references;
-2. completion: the finished painting is the median of the last clean frames; the completion time is the
-   first clean frame from which the canvas no longer differs from it (single-frame outliers, e.g. a missed
-   brush, are ignored); the target I_T is the last clean frame that shows the finished painting;
+2. completion: the finished painting is the median of the clean frames among the last few; the target I_T
+   is the last clean frame that shows it, and the completion time the first clean frame from which the
+   canvas no longer differs from it (single-frame outliers, e.g. a missed brush, are ignored);
 3. new paint: walking the clean frames before completion, a frame is kept when it shows at least
    ``min_change`` of new paint since the last keyframe and ``min_interval_s`` have passed; otherwise it is
    "unchanged". The last clean frame before a burst of new paint is kept too (see ``burst_keep_change``).
@@ -63,12 +63,15 @@ def find_completion(work: WorkFrames, clean: list[int], config: KeyframeConfig) 
     final = consensus(work.image(clean[-1]), [work.image(i) for i in tail])
     residual = [changed_fraction(work.image(i), final, config) for i in clean]
     tol = config.completion_tolerance
-    # a position is still "in progress" when it and its predecessor both differ from the finished painting;
-    # one differing frame alone is an outlier (an occluder the test missed), not unfinished paint
-    unsettled = [p for p, r in enumerate(residual) if r > tol and (p == 0 or residual[p - 1] > tol)]
-    completion = min(unsettled[-1] + 1, len(clean) - 1) if unsettled else 0
-    finished = [p for p in range(completion, len(clean)) if residual[p] <= tol]
-    target = finished[-1] if finished else len(clean) - 1
+    settled = [p for p, r in enumerate(residual) if r <= tol]
+    if not settled:  # the painting still changes in the last clean frame: the video ends unfinished
+        return Completion(len(clean) - 1, len(clean) - 1, residual)
+    # clean frames after the last one showing the finished painting differ from what most of the last frames
+    # show: a moving hand the occluder test missed, not paint. Before it, a position is still in progress when
+    # it and its predecessor both differ; one differing frame alone is such an outlier too
+    target = settled[-1]
+    unsettled = [p for p in range(target) if residual[p] > tol and (p == 0 or residual[p - 1] > tol)]
+    completion = unsettled[-1] + 1 if unsettled else 0
     return Completion(completion, target, residual)
 
 
@@ -104,7 +107,8 @@ def select_keyframes(
     target = clean[done.target]
     t_completion = work.t_ms[clean[done.completion]]
     decisions = _dropped_outright(work, verdicts, t_completion, target)
-    kept = _walk_new_paint(work, clean[: done.completion], config, decisions, _next_to_occluded(work, verdicts))
+    risky = _next_to_occluded(work, verdicts)
+    kept = _walk_new_paint(work, clean[: done.completion], clean[done.completion], config, decisions, risky)
     decisions[target] = FrameDecision(
         work.t_ms[target],
         True,
@@ -193,11 +197,12 @@ class _Walk:
 def _walk_new_paint(
     work: WorkFrames,
     candidates: list[int],
+    completion: int,
     config: KeyframeConfig,
     decisions: dict[int, FrameDecision],
     risky: set[int],
 ) -> list[int]:
-    """Greedy pass over clean frames before completion; fills ``decisions`` and returns the kept indices.
+    """Greedy pass over the clean frames before ``completion``; fills ``decisions``, returns the kept indices.
 
     A frame due to be kept right next to an occluded frame is deferred: when the following clean frame is
     not next to one and adds less than ``min_change``, that frame is kept instead (a hand entering or
@@ -239,6 +244,7 @@ def _walk_new_paint(
             walk.keep(i, f"new paint over {_percent(change)} since the last keyframe")
     if walk.deferred is not None:
         walk.keep(*walk.deferred)
+    _keep_before_burst(walk, completion)  # the last strokes may be a burst of their own
     return walk.kept
 
 
