@@ -8,7 +8,6 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 from pydantic import Field
-from training.data.canvas.tracking import CanvasObservation, track_canvas
 
 from pipelines.partitions import videos_partitions
 from pipelines.resources import MLflowResource, ModelsResource, StorageResource
@@ -16,6 +15,7 @@ from training.data.canvas import CanvasDetector
 from training.data.canvas.contour import ContourCanvasDetector
 from training.data.canvas.geometry import rectified_size, rectify
 from training.data.canvas.grounding import GroundingCanvasDetector
+from training.data.canvas.tracking import CanvasObservation, track_canvas
 from training.data.catalog import find_video
 from training.data.frames import iter_sampled_frames
 from training.data.grounding import weights_available

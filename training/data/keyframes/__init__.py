@@ -3,7 +3,7 @@
 from .change import WorkFrames
 from .config import REASONS, FrameDecision, KeyframeConfig, KeyframeSelection, OcclusionFn
 from .occluders import detect_occluders_temporal
-from .selection import select_keyframes
+from .selection import occlusion_flags, select_keyframes
 
 __all__ = [
     "REASONS",
@@ -13,5 +13,6 @@ __all__ = [
     "OcclusionFn",
     "WorkFrames",
     "detect_occluders_temporal",
+    "occlusion_flags",
     "select_keyframes",
 ]

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from .change import WorkFrames, change_mask, colour_change, consensus
-from .config import DEFAULT_CONFIG, FrameDecision, KeyframeConfig, KeyframeSelection
+from .config import DEFAULT_CONFIG, FrameDecision, KeyframeConfig, KeyframeSelection, OcclusionFn
 from .occluders import occluder_verdicts
 
 
@@ -73,6 +73,14 @@ def find_completion(work: WorkFrames, clean: list[int], config: KeyframeConfig) 
     unsettled = [p for p in range(target) if residual[p] > tol and (p == 0 or residual[p - 1] > tol)]
     completion = unsettled[-1] + 1 if unsettled else 0
     return Completion(completion, target, residual)
+
+
+def occlusion_flags(frames: Sequence[tuple[int, np.ndarray | None]], detector: OcclusionFn) -> list[bool]:
+    """One flag per frame from a per-frame detector (e.g. Grounding DINO), for ``select_keyframes(occluded=)``.
+
+    Frames are read one at a time; frames without a canvas get False (they are dropped as "no_canvas").
+    """
+    return [False if image is None else bool(detector(int(t_ms), image)) for t_ms, image in frames]
 
 
 def _percent(value: float) -> str:
