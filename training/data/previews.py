@@ -65,7 +65,7 @@ def table_strip(rows: Sequence[dict], count: int = 8, height: int = 120) -> np.n
     return frame_strip(images, captions, height)
 
 
-def draw_quads(image: np.ndarray, corners: np.ndarray | None, caption: str = "") -> np.ndarray:
+def draw_quads(image: np.ndarray, corners: np.ndarray | None) -> np.ndarray:
     """The frame with its canvas quadrilateral drawn (TL corner marked), or a red cross when none."""
     out = image.copy()
     if corners is None:
