@@ -9,7 +9,7 @@ import pandas as pd
 from pydantic import Field
 
 from assets.curate import keyframes
-from assets.metadata import table_metadata
+from assets.metadata import check_result, table_metadata
 from pipelines.partitions import videos_partitions
 from pipelines.resources import StorageResource
 from training.data.difference import binarize, distance_maps, make_backend, mean_distance, to_soft_png
@@ -117,12 +117,5 @@ def difference_masks(
                 markdown_image(frame_strip(previews, [f"M_{i + 1}" for i in range(len(previews))]), alt="M_t")
             ),
         },
-        check_results=[
-            dg.AssetCheckResult(
-                check_name="masks_nonempty",
-                passed=verdict.passed,
-                description=verdict.description,
-                metadata={"fraction": verdict.value},
-            )
-        ],
+        check_results=[check_result("masks_nonempty", verdict)],
     )

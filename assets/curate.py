@@ -2,7 +2,6 @@
 
 import dataclasses
 import shutil
-from pathlib import Path
 from typing import Literal
 
 import dagster as dg
@@ -10,6 +9,7 @@ import pandas as pd
 from pydantic import Field
 
 from assets.ingest import canvas_frames
+from assets.metadata import check_result
 from pipelines.partitions import videos_partitions
 from pipelines.resources import ModelsResource, StorageResource
 from training.data.grounding import weights_available
@@ -123,10 +123,7 @@ def keyframes(
     return dg.MaterializeResult(
         metadata=metadata,
         check_results=[
-            dg.AssetCheckResult(
-                check_name=name, passed=v.passed, description=v.description, metadata={"value": v.value}
-            )
-            for name, v in zip(["enough_keyframes", "target_exists"], verdicts, strict=True)
+            check_result(name, v) for name, v in zip(["enough_keyframes", "target_exists"], verdicts, strict=True)
         ],
     )
 
@@ -149,11 +146,17 @@ def write_keyframes(
             shutil.copyfile(frames.paths[index_of[t_ms]], tmp / name)  # no second JPEG encoding
             path_of[t_ms] = str(target_dir / name)
             rows.append({"t_ms": t_ms, "path": path_of[t_ms], "is_target": t_ms == selection.target_t_ms})
-    kept = pd.DataFrame(rows, columns=["t_ms", "path", "is_target"])
-    dropped = pd.DataFrame(
-        [{"t_ms": d.t_ms, "reason": d.reason, "detail": d.detail} for d in selection.decisions if not d.kept],
-        columns=["t_ms", "reason", "detail"],
-    )
-    write_parquet(kept, storage.table_path("keyframes", video_id))
-    write_parquet(dropped, Path(storage.asset_dir("keyframes")) / f"{video_id}.dropped.parquet")
+    dropped_rows = [{"t_ms": d.t_ms, "reason": d.reason, "detail": d.detail} for d in selection.decisions if not d.kept]
+    kept, dropped = write_keyframe_tables(storage, video_id, rows, dropped_rows)
     return kept, dropped, path_of
+
+
+def write_keyframe_tables(
+    storage: StorageResource, video_id: str, kept_rows: list[dict], dropped_rows: list[dict]
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """keyframes/<id>.parquet (t_ms, path, is_target) and keyframes/<id>.dropped.parquet (t_ms, reason, detail)."""
+    kept = pd.DataFrame(kept_rows, columns=["t_ms", "path", "is_target"])
+    dropped = pd.DataFrame(dropped_rows, columns=["t_ms", "reason", "detail"]).astype({"t_ms": "int64"})
+    write_parquet(kept, storage.table_path("keyframes", video_id))
+    write_parquet(dropped, storage.asset_dir("keyframes") / f"{video_id}.dropped.parquet")
+    return kept, dropped

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
+from assets.metadata import check_result
 from pipelines.partitions import videos_partitions
 from pipelines.resources import MLflowResource, ModelsResource, StorageResource
 from training.data.canvas import CanvasDetector
@@ -20,7 +21,7 @@ from training.data.catalog import find_video
 from training.data.frames import iter_sampled_frames
 from training.data.grounding import weights_available
 from training.data.images import encode_image, read_rgb, write_image
-from training.data.previews import draw_quads, frame_strip, markdown_image, table_strip, video_thumbnails
+from training.data.previews import draw_quads, frame_strip, markdown_image, spread, table_strip, video_thumbnails
 from training.data.probe import VideoError, probe_video
 from training.data.quality import canvas_found
 from training.data.storage import atomic_dir, write_bytes, write_parquet
@@ -131,8 +132,7 @@ class CanvasConfig(dg.Config):
 
 def quads_preview(frames: pd.DataFrame, observations: list[CanvasObservation], count: int = 6) -> np.ndarray:
     """A few sampled frames with the canvas quad drawn on them."""
-    shown = min(count, len(observations))
-    picks = sorted({round(i * (len(observations) - 1) / max(1, shown - 1)) for i in range(shown)})
+    picks = spread(len(observations), count)
     images = [draw_quads(read_rgb(frames["path"].iloc[i]), observations[i].corners) for i in picks]
     return frame_strip(images, [f"{observations[i].t_ms / 1000:.1f} s" for i in picks])
 
@@ -189,14 +189,7 @@ def canvas_geometry(
             "detector_calls": int(table["detected"].sum()),
             "preview": dg.MetadataValue.md(markdown_image(preview, alt=f"{video_id} canvas")),
         },
-        check_results=[
-            dg.AssetCheckResult(
-                check_name="canvas_found_on_most_frames",
-                passed=verdict.passed,
-                description=verdict.description,
-                metadata={"fraction": verdict.value},
-            )
-        ],
+        check_results=[check_result("canvas_found_on_most_frames", verdict)],
     )
 
 

@@ -3,6 +3,8 @@
 import dagster as dg
 import pandas as pd
 
+from training.data.quality import Verdict
+
 
 def table_metadata(frame: pd.DataFrame) -> dg.MetadataValue:
     """A DataFrame as a Dagster table (rendered as a table in the UI)."""
@@ -15,3 +17,9 @@ def table_metadata(frame: pd.DataFrame) -> dg.MetadataValue:
         for name, dtype in frame.dtypes.items()
     ]
     return dg.MetadataValue.table(records, schema=dg.TableSchema(columns))
+
+
+def check_result(name: str, verdict: Verdict) -> dg.AssetCheckResult:
+    return dg.AssetCheckResult(
+        check_name=name, passed=verdict.passed, description=verdict.description, metadata={"value": verdict.value}
+    )

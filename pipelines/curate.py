@@ -5,15 +5,15 @@ import shutil
 from pathlib import Path
 
 import dagster as dg
-import pandas as pd
 
+from assets.curate import write_keyframe_tables
 from pipelines.definitions import build_definitions
 from pipelines.instance import prepare_environment
 from pipelines.resources import StorageResource
 from pipelines.runner import ChainReport, register_videos, run_per_video_chain
 from training.data.catalog import VIDEO_EXTENSIONS, video_id_for
 from training.data.official import read_official_layout
-from training.data.storage import atomic_dir, write_parquet
+from training.data.storage import atomic_dir
 
 AFTER_KEYFRAMES = ["frame_pairs", "difference_masks"]
 
@@ -99,9 +99,5 @@ def write_imported_keyframes(storage: StorageResource, video_id: str, frames: li
         for number, (t_ms, source) in enumerate(frames, start=1):
             shutil.copyfile(source, tmp / source.name)
             rows.append({"t_ms": t_ms, "path": str(folder / source.name), "is_target": number == len(frames)})
-    write_parquet(pd.DataFrame(rows, columns=["t_ms", "path", "is_target"]), storage.table_path("keyframes", video_id))
-    dropped = pd.DataFrame(
-        {"t_ms": pd.Series(dtype="int64"), "reason": pd.Series(dtype="str"), "detail": pd.Series(dtype="str")}
-    )
-    write_parquet(dropped, storage.asset_dir("keyframes") / f"{video_id}.dropped.parquet")
+    write_keyframe_tables(storage, video_id, rows, dropped_rows=[])  # curated upstream: nothing dropped here
     return storage.table_path("keyframes", video_id)

@@ -52,14 +52,18 @@ def markdown_image(image: np.ndarray, alt: str = "preview") -> str:
     return f"![{alt}](data:image/jpeg;base64,{data})"
 
 
+def spread(n: int, count: int) -> list[int]:
+    """Up to `count` indices spread evenly over range(n), first and last included."""
+    shown = min(count, n)
+    return sorted({round(i * (n - 1) / max(1, shown - 1)) for i in range(shown)})
+
+
 def table_strip(rows: Sequence[dict], count: int = 8, height: int = 120) -> np.ndarray:
     """Strip of up to `count` images spread over `rows` (dicts with `t_ms`, `path`, optional `caption`)."""
     rows = [row for row in rows if row.get("path")]
     if not rows:
         raise ValueError("no images to show")
-    picks = [
-        rows[i] for i in sorted({round(i * (len(rows) - 1) / max(1, count - 1)) for i in range(min(count, len(rows)))})
-    ]
+    picks = [rows[i] for i in spread(len(rows), count)]
     images = [read_rgb(row["path"]) for row in picks]
     captions = [row.get("caption") or f"{row['t_ms'] / 1000:.1f} s" for row in picks]
     return frame_strip(images, captions, height)
