@@ -27,6 +27,8 @@ LLAVA_15_CHAT_TEMPLATE = (
 )
 SPECIAL_TOKENS = {"unk_token": "<unk>", "bos_token": "<s>", "eos_token": "</s>", "pad_token": "<pad>"}
 IMAGE_TOKEN = "<image>"
+# ~1/sqrt(hidden size): at the 7B model's 0.02 a 32-wide random model ignores its image input entirely
+INIT_STD = 0.15
 
 
 def _build_tokenizer(texts: list[str], vocab_size: int):
@@ -113,6 +115,7 @@ def build_tiny_llava(
         image_size=image_size,
         patch_size=patch_size,
         projection_dim=hidden_size,
+        initializer_range=INIT_STD,
     )
     text = LlamaConfig(
         vocab_size=len(tokenizer),
@@ -125,6 +128,7 @@ def build_tiny_llava(
         bos_token_id=ids["bos_token"],
         eos_token_id=ids["eos_token"],
         pad_token_id=ids["pad_token"],
+        initializer_range=INIT_STD,
     )
     config = LlavaConfig(
         vision_config=vision,

@@ -1,0 +1,176 @@
+"""`auto_labels` of one video: a backend answers p' for every pair; each row records who answered and when."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import pandas as pd
+
+from training.data.images import read_rgb
+from training.labels.features import pair_features
+from training.labels.llava import DEFAULT_LLAVA, LlavaLabeller, llava_weights_available
+from training.labels.nearest import NearestLabeller
+from training.labels.prompts import P_LABEL, prompt_hash
+from training.labels.store import now_utc, pair_id, parse_pair_id
+from training.labels.synthetic import find_truth, load_truth, synthetic_label
+
+AUTO_COLUMNS = ["pair_id", "video_id", "pair_index", "text", "backend", "model_id", "prompt_hash", "labelled_at"]
+BACKENDS = ("auto", "llava", "synthetic", "nearest")
+
+
+class PairLabeller(Protocol):
+    backend: str
+    model_id: str
+    prompt_hash: str
+
+    def label_table(self, pairs: pd.DataFrame, masks: pd.DataFrame | None) -> list[str | None]: ...
+
+
+class SyntheticLabeller:
+    """Ground-truth layer labels of a studio video (its truth file)."""
+
+    backend = "synthetic"
+    prompt_hash = prompt_hash(P_LABEL)  # the truth answers the same question p'
+
+    def __init__(self, truth: dict) -> None:
+        self.truth = truth
+        self.model_id = f"studio-truth:{truth.get('generator', 'unknown')}"
+
+    def label_table(self, pairs: pd.DataFrame, masks: pd.DataFrame | None = None) -> list[str | None]:
+        return [synthetic_label(self.truth, int(a), int(b)) for a, b in zip(pairs["prev_t_ms"], pairs["next_t_ms"])]
+
+
+class LlavaPairs:
+    """`LlavaLabeller` over a frame_pairs table, reading one batch of images at a time."""
+
+    backend = "llava"
+
+    def __init__(self, labeller: LlavaLabeller) -> None:
+        self.labeller = labeller
+        self.model_id = labeller.model_id
+        self.prompt_hash = labeller.prompt_hash
+
+    def label_table(self, pairs: pd.DataFrame, masks: pd.DataFrame | None = None) -> list[str | None]:
+        out: list[str | None] = []
+        paths = list(zip(pairs["prev_path"], pairs["next_path"]))
+        step = self.labeller.batch_size
+        for start in range(0, len(paths), step):
+            images = [(read_rgb(a), read_rgb(b)) for a, b in paths[start : start + step]]
+            out += [t or None for t in self.labeller.label(images)]
+        return out
+
+
+class NearestPairs:
+    """A fitted `NearestLabeller` over a pairs table; needs the video's difference_masks table (M_t masks)."""
+
+    backend = "nearest"
+    prompt_hash = prompt_hash(P_LABEL)
+
+    def __init__(self, labeller: NearestLabeller, n_examples: int) -> None:
+        self.labeller = labeller
+        self.model_id = f"{labeller.model_id}:k={labeller.k}:n={n_examples}"
+
+    def label_table(self, pairs: pd.DataFrame, masks: pd.DataFrame | None) -> list[str | None]:
+        if masks is None:
+            raise ValueError("the nearest backend needs the video's difference_masks table (M_t masks)")
+        features = np.stack(list(table_features(pairs, masks))) if len(pairs) else np.zeros((0, 0))
+        return list(self.labeller.predict(features)) if len(pairs) else []
+
+
+def table_features(pairs: pd.DataFrame, masks: pd.DataFrame) -> Iterator[np.ndarray]:
+    """Feature vectors of the pairs, in the order of `pairs` (joined to `masks` on pair_index)."""
+    mask_of = masks.set_index("pair_index")["mt_mask_path"]
+    for index, prev, nxt in zip(pairs["pair_index"], pairs["prev_path"], pairs["next_path"]):
+        if index not in mask_of.index:
+            raise ValueError(f"pair {index} has no M_t mask in difference_masks; re-materialize difference_masks")
+        yield pair_features(prev, nxt, mask_of[index])
+
+
+def read_pair_tables(data_root: Path, video_id: str) -> tuple[pd.DataFrame, pd.DataFrame | None]:
+    """The frame_pairs table of a video and its difference_masks table (None when not materialized)."""
+    pairs_path = Path(data_root) / "frame_pairs" / f"{video_id}.parquet"
+    if not pairs_path.is_file():
+        raise FileNotFoundError(f"{pairs_path}: no frame_pairs table for {video_id!r}; materialize frame_pairs first")
+    masks_path = Path(data_root) / "difference_masks" / f"{video_id}.parquet"
+    return pd.read_parquet(pairs_path), (pd.read_parquet(masks_path) if masks_path.is_file() else None)
+
+
+def fit_nearest(data_root: Path, corrections: pd.DataFrame, k: int = 5) -> NearestPairs:
+    """A `nearest` labeller fitted on every corrected pair whose tables exist under `data_root`."""
+    feats, labels = [], []
+    by_video: dict[str, dict[int, str]] = {}
+    for pid, text in zip(corrections["pair_id"], corrections["text"]):
+        video, index = parse_pair_id(pid)
+        by_video.setdefault(video, {})[index] = text
+    for video, wanted in sorted(by_video.items()):
+        try:
+            pairs, masks = read_pair_tables(data_root, video)
+        except FileNotFoundError:
+            continue  # a correction of a video no longer curated teaches nothing here
+        if masks is None:
+            continue
+        chosen = pairs[pairs["pair_index"].isin(list(wanted))]
+        for row, vec in zip(chosen["pair_index"], table_features(chosen, masks)):
+            feats.append(vec)
+            labels.append(wanted[int(row)])
+    if not feats:
+        raise ValueError(
+            "the nearest backend has no corrected pair to learn from; correct some pairs first "
+            "(inverse-painting labels export --csv, edit, labels import)"
+        )
+    return NearestPairs(NearestLabeller(k=k).fit(np.stack(feats), labels), len(labels))
+
+
+def choose_backend(
+    requested: str, video_path: Path | None, llava_model: str | Path = DEFAULT_LLAVA, has_corrections: bool = False
+) -> str:
+    """Resolve `auto`: llava when its weights are local, else synthetic for studio videos, else nearest."""
+    if requested not in BACKENDS:
+        raise ValueError(f"unknown label backend {requested!r}; choose one of {', '.join(BACKENDS)}")
+    if requested != "auto":
+        return requested
+    if llava_weights_available(llava_model):
+        return "llava"
+    if video_path is not None and find_truth(video_path) is not None:
+        return "synthetic"
+    if has_corrections:
+        return "nearest"
+    raise ValueError(
+        f"no label backend is usable for {video_path}: LLaVA weights ({llava_model}) are not local, the video has "
+        "no studio truth file, and there are no corrections for the nearest backend to learn from"
+    )
+
+
+def synthetic_labeller(video_path: Path) -> SyntheticLabeller:
+    truth = find_truth(video_path)
+    if truth is None:
+        raise ValueError(
+            f"{video_path}: the synthetic backend needs the studio's truth file "
+            f"{Path(video_path).resolve().with_suffix('').name}.truth.json beside the video; use llava or nearest"
+        )
+    return SyntheticLabeller(load_truth(truth))
+
+
+def auto_labels(video_id: str, pairs: pd.DataFrame, masks: pd.DataFrame | None, labeller: PairLabeller) -> pd.DataFrame:
+    """The `auto_labels` table of one video (AUTO_COLUMNS); text None where the backend has no answer."""
+    texts = labeller.label_table(pairs, masks)
+    if len(texts) != len(pairs):
+        raise RuntimeError(f"{labeller.backend} returned {len(texts)} labels for {len(pairs)} pairs")
+    stamp = now_utc()
+    frame = pd.DataFrame(
+        {
+            "pair_id": [pair_id(video_id, int(i)) for i in pairs["pair_index"]],
+            "video_id": video_id,
+            "pair_index": pairs["pair_index"].astype("int64").to_numpy(),
+            "text": pd.Series(texts, dtype="string"),
+            "backend": labeller.backend,
+            "model_id": labeller.model_id,
+            "prompt_hash": labeller.prompt_hash,
+            "labelled_at": stamp,
+        },
+        columns=AUTO_COLUMNS,
+    )
+    return frame
