@@ -1,0 +1,126 @@
+"""``inverse-painting benchmark``: score an external sequence, or the weight-free baselines, against one painting.
+
+The lead hooks :func:`add_benchmark_parser` into ``pipelines/cli.py``; :func:`run_benchmark_cli` is the
+command (exit 0 on success, 2 on bad input with a message naming the path and the fix).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+from evaluation.baselines import BASELINES, DEFAULT_DT_S, run_baseline
+from evaluation.metrics.fid import FID_WEIGHTS_URL, load_fid_or_reason
+from evaluation.metrics.score import METRICS, json_ready, score_sequence
+from evaluation.sequences import DEFAULT_LONG_SIDE, load_generated, load_ground_truth
+
+
+def _positive(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"Δt must be positive, got {text}")
+    return value
+
+
+def add_benchmark_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
+    """Add the ``benchmark`` subcommand; its handler is ``args.func = run_benchmark_cli``."""
+    p = subparsers.add_parser(
+        "benchmark",
+        help="score a generated painting sequence (or the weight-free baselines) against a real one",
+        description=(
+            "Metrics of the paper (LPIPS, IoU, DDC, DTS, FID) of one generated sequence against one ground truth. "
+            "--gt: a painting folder of the released layout ({index}_{m:ss}.jpg; white canvas at 0 implied, "
+            "last frame = target). --frames: Î_1 … Î_K in natural name order, frame k at k·Δt."
+        ),
+    )
+    p.add_argument("--gt", type=Path, required=True, help="ground-truth folder ({index}_{m:ss}.jpg keyframes)")
+    source = p.add_mutually_exclusive_group(required=True)
+    source.add_argument("--frames", type=Path, help="folder of generated keyframes Î_1 … Î_K")
+    source.add_argument("--baselines", action="store_true", help="run and score the weight-free baselines")
+    p.add_argument("--dt", type=_positive, help=f"seconds between generated frames (baselines: {DEFAULT_DT_S:g})")
+    p.add_argument("--json", action="store_true", help="print JSON instead of a table")
+    p.add_argument("--distance", choices=("auto", "lpips", "colour-structure"), default="auto")
+    p.add_argument("--long-side", type=int, default=DEFAULT_LONG_SIDE, help="cap of the comparison resolution")
+    p.add_argument(
+        "--fid-weights",
+        default=FID_WEIGHTS_URL,
+        help="pytorch-fid Inception checkpoint: local path or URL (read from the torch hub cache); 'none' disables",
+    )
+    p.add_argument("--seed", type=int, default=0, help="seed of the stochastic baselines")
+    p.set_defaults(func=run_benchmark_cli)
+    return p
+
+
+def _fail(message: str) -> int:
+    print(f"error: {message}", file=sys.stderr)
+    return 2
+
+
+def _table(rows: list[dict[str, Any]]) -> str:
+    cols = ["method", *METRICS, "seconds"]
+    lines = [" ".join(f"{c:>14}" for c in cols)]
+    for row in rows:
+        cells = []
+        for c in cols:
+            v = row.get(c)
+            cells.append(f"{'n/a' if v is None else (f'{v:.4f}' if isinstance(v, float) else str(v)):>14}")
+        lines.append(" ".join(cells))
+    first = rows[0]
+    lines.append(
+        f"distance backend: {first['distance_backend']} (α = {first['mask_threshold']:g}), Δt = {first['dt_s']:g} s"
+    )
+    lines.append(f"FID: {first['fid_backend'] or 'unavailable: ' + str(first['fid_reason'])}")
+    return "\n".join(lines)
+
+
+def run_benchmark_cli(args: argparse.Namespace) -> int:
+    from training.data.difference import make_backend
+
+    if args.long_side is not None and args.long_side < 16:
+        return _fail(f"--long-side {args.long_side} is too small; use at least 16 (default {DEFAULT_LONG_SIDE})")
+    if args.frames is not None and args.dt is None:
+        return _fail("--frames needs --dt SECONDS: the time between the generated frames")
+    try:
+        gt = load_ground_truth(args.gt, long_side=args.long_side)
+        generated = (
+            load_generated(args.frames, args.dt, size=gt.size, name=args.frames.name)
+            if args.frames is not None
+            else None
+        )
+    except (ValueError, FileNotFoundError) as exc:
+        return _fail(str(exc))
+    try:
+        distance = make_backend(args.distance)
+    except (RuntimeError, ValueError, OSError) as exc:
+        return _fail(f"distance backend {args.distance!r}: {exc}")
+    weights = None if str(args.fid_weights).lower() == "none" else args.fid_weights
+    fid, reason = load_fid_or_reason(weights)
+
+    rows: list[dict[str, Any]] = []
+    if generated is not None:
+        start = time.perf_counter()
+        rows.append(json_ready(score_sequence(gt, generated, distance, args.dt, fid, reason)))
+        rows[-1]["seconds"] = round(time.perf_counter() - start, 3)
+    else:
+        dt = args.dt or DEFAULT_DT_S
+        for name in BASELINES:
+            start = time.perf_counter()
+            seq = run_baseline(name, gt, dt=dt, seed=args.seed)
+            scores = json_ready(score_sequence(gt, seq, distance, dt, fid, reason))
+            scores["seconds"] = round(time.perf_counter() - start, 3)
+            rows.append(scores)
+    if args.json:
+        payload: Any = rows[0] if generated is not None else {"painting": gt.name, "methods": rows}
+        print(json.dumps(payload, indent=2))
+    else:
+        w, h = gt.size
+        print(f"painting {gt.name}: {len(gt.recorded())} real keyframes over {gt.duration_s / 60:.2f} min, {w}x{h}")
+        print(_table(rows))
+    return 0
