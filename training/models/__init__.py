@@ -1,0 +1,1 @@
+"""Models of the paper: mask generator, renderer (and their blocks), text generator; presets."""

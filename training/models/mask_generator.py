@@ -1,0 +1,154 @@
+"""Mask instruction generator g_mask (Sec. 3.2.2, Eq. 3, App. A.2).
+
+A UNet2DConditionModel with a 9-channel spatial input [E(I_T), E(I_{t-1}), M_d] (latent channels ×2 + 1),
+no noise (timestep fixed at 0), one output channel read through a sigmoid, conditioned by cross-attention
+on 78 tokens [g_p(p_t) (77), g_t(Δt) (1)]. g_p and E are frozen; g_mask and g_t train with BCE on the
+downsampled M_t.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from diffusers import UNet2DConditionModel
+from torch import nn
+from transformers import CLIPTextModel, CLIPTokenizer
+
+from .blocks import TimeEncoder
+from .codec import Codec, downsample_factor, encode_images, latent_channels
+from .conditioning import encode_text, images_to_tensor, masks_to_tensor
+from .loading import freeze, load_codec, set_conv_in, set_conv_out
+from .presets import Preset
+
+CONFIG_NAME = "mask_generator.json"
+
+
+class MaskGeneratorCore(nn.Module):
+    """The trained part: g_mask and its time encoder g_t."""
+
+    def __init__(self, unet: UNet2DConditionModel, time_encoder: TimeEncoder) -> None:
+        super().__init__()
+        self.unet, self.time_encoder = unet, time_encoder
+
+    def forward(self, spatial: torch.Tensor, text_emb: torch.Tensor, dt_s: torch.Tensor) -> torch.Tensor:
+        """Logits (B, 1, h, w) at latent resolution."""
+        time_token = self.time_encoder(dt_s)[:, None, :].to(text_emb.dtype)
+        cond = torch.cat([text_emb, time_token], dim=1)
+        timestep = torch.zeros(spatial.shape[0], dtype=torch.long, device=spatial.device)
+        return self.unet(spatial, timestep, encoder_hidden_states=cond).sample
+
+
+class MaskGenerator:
+    """g_mask with its frozen encoders; build with :meth:`from_preset`, reload with :meth:`from_pretrained`."""
+
+    def __init__(
+        self,
+        core: MaskGeneratorCore,
+        codec: Codec,
+        tokenizer: CLIPTokenizer,
+        text_encoder: CLIPTextModel,
+        resolution: int,
+        info: dict | None = None,
+    ) -> None:
+        self.core, self.codec, self.tokenizer, self.text_encoder = core, codec, tokenizer, text_encoder
+        self.resolution = int(resolution)
+        self.info = dict(info or {})
+        freeze(self.codec, self.text_encoder)
+
+    # ---------------------------------------------------------------- construction
+    @classmethod
+    def from_preset(cls, preset: Preset) -> MaskGenerator:
+        """Initialise from the preset's pretrained SD UNet (input widened to 2·latent+1, output 1 channel)."""
+        codec = load_codec(preset.base, "vae")
+        unet = UNet2DConditionModel.from_pretrained(preset.base, subfolder="unet")
+        set_conv_in(unet, 2 * latent_channels(codec) + 1)
+        set_conv_out(unet, 1)
+        cross = int(unet.config.cross_attention_dim)
+        time_encoder = TimeEncoder(out_dim=cross, hidden_dims=preset.time_hidden_dims)
+        tokenizer = CLIPTokenizer.from_pretrained(preset.base, subfolder="tokenizer")
+        text_encoder = CLIPTextModel.from_pretrained(preset.base, subfolder="text_encoder")
+        info = {"preset": preset.name, "base": preset.base}
+        return cls(MaskGeneratorCore(unet, time_encoder), codec, tokenizer, text_encoder, preset.resolution, info)
+
+    @classmethod
+    def from_pretrained(cls, path: str | Path) -> MaskGenerator:
+        path = Path(path)
+        meta_path = path / CONFIG_NAME
+        if not meta_path.exists():
+            raise FileNotFoundError(f"{meta_path} missing: {path} is not a saved mask generator (save_pretrained)")
+        meta = json.loads(meta_path.read_text())
+        core = MaskGeneratorCore(
+            UNet2DConditionModel.from_pretrained(path, subfolder="unet"),
+            TimeEncoder.from_pretrained(path, subfolder="time_encoder"),
+        )
+        return cls(
+            core,
+            load_codec(path, "vae"),
+            CLIPTokenizer.from_pretrained(path, subfolder="tokenizer"),
+            CLIPTextModel.from_pretrained(path, subfolder="text_encoder"),
+            meta["resolution"],
+            meta.get("info"),
+        )
+
+    def save_pretrained(self, path: str | Path) -> Path:
+        path = Path(path)
+        self.core.unet.save_pretrained(path / "unet")
+        self.core.time_encoder.save_pretrained(path / "time_encoder")
+        self.codec.save_pretrained(path / "vae")
+        self.tokenizer.save_pretrained(path / "tokenizer")
+        self.text_encoder.save_pretrained(path / "text_encoder")
+        (path / CONFIG_NAME).write_text(json.dumps({"resolution": self.resolution, "info": self.info}, indent=1))
+        return path
+
+    def to(self, device: torch.device | str) -> MaskGenerator:
+        for m in (self.core, self.codec, self.text_encoder):
+            m.to(device)
+        return self
+
+    @property
+    def device(self) -> torch.device:
+        return next(self.core.parameters()).device
+
+    @property
+    def factor(self) -> int:
+        return downsample_factor(self.codec)
+
+    # ---------------------------------------------------------------- inputs
+    def spatial_input(self, target: torch.Tensor, current: torch.Tensor, md: torch.Tensor) -> torch.Tensor:
+        """[E(I_T), E(I_{t-1}), M_d↓]: images (B,3,R,R) in [-1,1], M_d (B,1,R,R) in [0,1]."""
+        dev = self.device
+        zt = encode_images(self.codec, target.to(dev)).float()
+        zc = encode_images(self.codec, current.to(dev)).float()
+        md_small = F.interpolate(md.to(dev).float(), size=zt.shape[-2:], mode="area")
+        return torch.cat([zt, zc, md_small], dim=1)
+
+    def text_embeddings(self, texts: list[str]) -> torch.Tensor:
+        return encode_text(self.tokenizer, self.text_encoder, texts).float()
+
+    # ---------------------------------------------------------------- prediction
+    @torch.no_grad()
+    def predict(
+        self, target_rgb: np.ndarray, current_rgb: np.ndarray, md_mask: np.ndarray, text: str, dt_s: float
+    ) -> np.ndarray:
+        """Probability map of M̂_t (float32, H×W of ``current_rgb``) for one canvas state."""
+        r = self.resolution
+        spatial = self.spatial_input(
+            images_to_tensor(target_rgb, r), images_to_tensor(current_rgb, r), masks_to_tensor(md_mask, r)
+        )
+        dt = torch.tensor([float(dt_s)], device=self.device)
+        self.core.eval()
+        logits = self.core(spatial, self.text_embeddings([text]), dt)
+        h, w = current_rgb.shape[:2]
+        probs = torch.sigmoid(F.interpolate(logits.float(), size=(h, w), mode="bilinear", align_corners=False))
+        return probs[0, 0].cpu().numpy().astype(np.float32)
+
+
+def load_mask_generator(source: Preset | str | Path) -> MaskGenerator:
+    """A preset (initialise for training) or a folder written by ``MaskGenerator.save_pretrained``."""
+    if isinstance(source, Preset):
+        return MaskGenerator.from_preset(source)
+    return MaskGenerator.from_pretrained(source)

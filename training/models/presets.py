@@ -1,0 +1,234 @@
+"""Model presets: ``paper`` (Stable Diffusion 1.5 family, App. A) and ``tiny`` (same classes, CPU-sized).
+
+Both presets are loaded by the same ``from_pretrained(source, subfolder=...)`` calls. ``paper`` names hub
+ids (or local copies of them); ``tiny`` names a local folder in the Stable Diffusion layout (``unet``,
+``vae``, ``text_encoder``, ``tokenizer``, ``scheduler``, ``image_encoder``) that ``build_tiny_base``
+fills with small random-initialised models, which the tiny preset then trains from scratch.
+
+Tiny preset choices: 64x64 images in pixel space through :class:`~training.models.codec.PixelCodec`
+(space-to-depth ×4 -> 16x16x48 "latents", lossless, so nothing has to learn an autoencoder first; ×2 was
+3.7x slower per step on this CPU); UNets with
+block channels (32, 64, 64), attention at the two lower levels, cross-attention dim 32; frozen random CLIP
+text (2 layers, 32 wide, 77 tokens) and vision (32 px, 8 px patches, projection 32) encoders; a CLIP BPE
+tokenizer whose vocabulary holds the bytes plus the studio's label words.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import torch
+
+PAPER_BASE = "stable-diffusion-v1-5/stable-diffusion-v1-5"  # g_mask UNet, VAE E_I, text encoder g_p, tokenizer
+PAPER_RENDERER_UNET = "SG161222/Realistic_Vision_V5.1_noVAE"  # g_u and g_r initialisation (App. A.3)
+PAPER_IMAGE_ENCODER = "openai/clip-vit-large-patch14"  # CLIP ViT-L/14, 768-d projection
+PAPER_TEXT_GENERATOR = "liuhaotian/llava-v1.5-7b"  # g_text (another module loads it)
+
+TINY_WORDS = (
+    "sky",
+    "clouds",
+    "sun",
+    "moon",
+    "mountains",
+    "distant",
+    "hills",
+    "water",
+    "lake",
+    "trees",
+    "pine",
+    "grass",
+    "meadow",
+    "reflection",
+    "reflections",
+    "rocks",
+    "flowers",
+    "birds",
+    "details",
+    "background",
+    "foreground",
+    "sea",
+    "river",
+    "field",
+)
+
+
+@dataclass(frozen=True)
+class Preset:
+    """Where the pretrained parts come from and the App. A training hyper-parameters."""
+
+    name: str
+    resolution: int  # square side the images are resized to
+    base: str  # SD-1.5 layout: unet, vae, text_encoder, tokenizer, scheduler
+    renderer_unet: str  # folder/hub id whose `unet` subfolder initialises g_u and g_r
+    renderer_unet_subfolder: str
+    image_encoder: str
+    image_encoder_subfolder: str | None
+    text_generator: str
+    mixed_precision: str  # accelerate: "no" | "fp16" | "bf16"
+    feature_channels: int  # g_f output channels concatenated with z_s
+    feature_block_channels: tuple[int, int, int]
+    time_hidden_dims: tuple[int, int]
+    mask_lr: float
+    mask_batch_size: int
+    mask_steps: int
+    renderer_lr: float
+    renderer_batch_size: int
+    renderer_steps: int
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+PAPER = Preset(
+    name="paper",
+    resolution=512,
+    base=PAPER_BASE,
+    renderer_unet=PAPER_RENDERER_UNET,
+    renderer_unet_subfolder="unet",
+    image_encoder=PAPER_IMAGE_ENCODER,
+    image_encoder_subfolder=None,
+    text_generator=PAPER_TEXT_GENERATOR,
+    mixed_precision="fp16",
+    feature_channels=16,
+    feature_block_channels=(32, 96, 256),
+    time_hidden_dims=(256, 512),
+    mask_lr=1e-5,
+    mask_batch_size=1,
+    mask_steps=80_000,
+    renderer_lr=1e-5,
+    renderer_batch_size=1,
+    renderer_steps=200_000,
+)
+
+_TINY_TEMPLATE = Preset(
+    name="tiny",
+    resolution=64,
+    base="",
+    renderer_unet="",
+    renderer_unet_subfolder="unet",
+    image_encoder="",
+    image_encoder_subfolder="image_encoder",
+    text_generator="",
+    mixed_precision="no",
+    feature_channels=16,
+    feature_block_channels=(32, 32, 32),
+    time_hidden_dims=(64, 64),
+    mask_lr=1e-3,
+    mask_batch_size=8,
+    mask_steps=600,
+    renderer_lr=5e-4,
+    renderer_batch_size=8,
+    renderer_steps=600,
+)
+TINY_CROSS_DIM = 32
+
+
+def tiny_preset(root: Path | str, seed: int = 0) -> Preset:
+    """The tiny preset rooted at ``root``; builds its random base models there on first use."""
+    root = Path(root)
+    if not (root / "model_index.json").exists():
+        from training.data.storage import atomic_dir
+
+        with atomic_dir(root) as tmp:  # a killed build never leaves a half-written base behind
+            build_tiny_base(tmp, seed=seed)
+    return replace(_TINY_TEMPLATE, base=str(root), renderer_unet=str(root), image_encoder=str(root), text_generator="")
+
+
+def get_preset(name: str, tiny_root: Path | str | None = None) -> Preset:
+    """``paper`` or ``tiny`` (the latter needs ``tiny_root``, the folder for its random base models)."""
+    if name == "paper":
+        return PAPER
+    if name == "tiny":
+        if tiny_root is None:
+            raise ValueError("the tiny preset needs tiny_root: a folder where its random base models are kept")
+        return tiny_preset(tiny_root)
+    raise ValueError(f"unknown preset {name!r}; use 'paper' or 'tiny'")
+
+
+# ------------------------------------------------------------------------------------------ tiny
+
+
+def build_tiny_tokenizer(path: Path, words: tuple[str, ...] | list[str] = TINY_WORDS):
+    """A CLIP BPE tokenizer: every byte (alone and word-final) plus whole-word merges for ``words``."""
+    from tokenizers import pre_tokenizers
+    from transformers import CLIPTokenizer
+
+    vocab: dict[str, int] = {"<|startoftext|>": 0, "<|endoftext|>": 1}
+    for ch in sorted(pre_tokenizers.ByteLevel.alphabet()):
+        for tok in (ch, ch + "</w>"):
+            vocab.setdefault(tok, len(vocab))
+    merges: list[tuple[str, str]] = []
+    for word in dict.fromkeys(w.lower() for w in words):
+        parts = [*word[:-1], word[-1] + "</w>"]
+        while len(parts) > 1:
+            pair = (parts[0], parts[1])
+            if pair not in merges:
+                merges.append(pair)
+            parts = [parts[0] + parts[1], *parts[2:]]
+            vocab.setdefault(parts[0], len(vocab))
+    tok = CLIPTokenizer(vocab=vocab, merges=merges, model_max_length=77)
+    tok.save_pretrained(path)
+    return tok
+
+
+def tiny_unet_config(in_channels: int, out_channels: int, sample_size: int = 16) -> dict:
+    return dict(
+        sample_size=sample_size,
+        in_channels=in_channels,
+        out_channels=out_channels,
+        block_out_channels=(32, 64, 64),
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
+        layers_per_block=1,
+        cross_attention_dim=TINY_CROSS_DIM,
+        attention_head_dim=8,
+        norm_num_groups=8,
+    )
+
+
+def build_tiny_base(root: Path | str, seed: int = 0) -> Path:
+    """Random-init tiny counterparts of the pretrained parts, saved in the Stable Diffusion folder layout."""
+    from diffusers import DDPMScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPVisionConfig, CLIPVisionModelWithProjection
+
+    from .codec import PixelCodec
+
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    torch.manual_seed(seed)
+    tok = build_tiny_tokenizer(root / "tokenizer")
+    codec = PixelCodec(factor=4)
+    codec.save_pretrained(root / "vae")
+    c = codec.latent_channels
+    UNet2DConditionModel(**tiny_unet_config(c, c)).save_pretrained(root / "unet")
+    text_cfg = CLIPTextConfig(
+        vocab_size=len(tok),
+        hidden_size=TINY_CROSS_DIM,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=77,
+        projection_dim=TINY_CROSS_DIM,
+        bos_token_id=tok.bos_token_id,
+        eos_token_id=tok.eos_token_id,
+        pad_token_id=tok.pad_token_id,
+    )
+    CLIPTextModel(text_cfg).save_pretrained(root / "text_encoder")
+    vision_cfg = CLIPVisionConfig(
+        hidden_size=32,
+        intermediate_size=64,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        image_size=32,
+        patch_size=8,
+        projection_dim=TINY_CROSS_DIM,
+    )
+    CLIPVisionModelWithProjection(vision_cfg).save_pretrained(root / "image_encoder")
+    # Stable Diffusion 1.5's training noise schedule
+    DDPMScheduler(
+        num_train_timesteps=1000, beta_start=0.00085, beta_end=0.012, beta_schedule="scaled_linear"
+    ).save_pretrained(root / "scheduler")
+    (root / "model_index.json").write_text(json.dumps({"_class_name": "TinyInversePaintingBase", "seed": seed}))
+    return root

@@ -1,0 +1,1 @@
+"""Training loops (plain functions, no Dagster): mask generator, renderer; text generator elsewhere."""

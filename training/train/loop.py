@@ -1,0 +1,166 @@
+"""A training loop shared by the mask generator and the renderer: accelerate, checkpoints, resume.
+
+Randomness is indexed by step (batch choice, noise, dropout come from generators seeded with
+(seed, step, process)), so a run resumed from the checkpoint at step k continues exactly as the
+uninterrupted run would. Checkpoints (``out_dir/checkpoints/step-N``: trainable weights as safetensors,
+optimizer state, step and losses) are written atomically by the main process; the newest complete one
+is resumed from on start.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from accelerate import Accelerator, DistributedDataParallelKwargs
+from safetensors.torch import load_file, save_file
+from torch import nn
+
+from training.data.storage import atomic_dir
+
+LogFn = Callable[[int, dict], None]
+_STEP_DIR = re.compile(r"^step-(\d+)$")
+
+
+@dataclass
+class TrainResult:
+    model_dir: Path  # save_pretrained folder of the final model
+    steps: int
+    losses: list[float]  # one per step (this process's loss), including steps done before a resume
+    resumed_from: int  # 0 when the run started fresh
+    seconds: float  # wall time of this invocation
+    checkpoint_dir: Path
+    extra: dict = field(default_factory=dict)
+
+
+def latest_checkpoint(checkpoint_dir: Path) -> Path | None:
+    """The newest complete step-N folder (complete = has state.json; folders are renamed in whole)."""
+    if not checkpoint_dir.exists():
+        return None
+    found = []
+    for p in checkpoint_dir.iterdir():
+        m = _STEP_DIR.match(p.name)
+        if m and (p / "state.json").exists():
+            found.append((int(m.group(1)), p))
+    return max(found)[1] if found else None
+
+
+def step_generator(seed: int, step: int, rank: int) -> torch.Generator:
+    return torch.Generator().manual_seed(int(np.random.SeedSequence([seed, step, rank]).generate_state(1)[0]))
+
+
+def batch_indices(n_items: int, batch_size: int, seed: int, step: int, world: int, rank: int) -> np.ndarray:
+    """This process's share of the global batch of ``step``."""
+    rng = np.random.default_rng([seed, step, 7])
+    total = batch_size * world
+    idx = rng.choice(n_items, size=total, replace=n_items < total)
+    return idx[rank * batch_size : (rank + 1) * batch_size]
+
+
+def run_training(
+    core: nn.Module,
+    loss_fn: Callable[[nn.Module, np.ndarray, torch.Generator, torch.device], torch.Tensor],
+    n_items: int,
+    out_dir: Path,
+    steps: int,
+    lr: float,
+    batch_size: int,
+    seed: int,
+    save_model: Callable[[nn.Module, Path], None],
+    log: LogFn | None = None,
+    checkpoint_every: int = 100,
+    keep_checkpoints: int = 2,
+    mixed_precision: str = "no",
+    log_every: int = 10,
+    max_grad_norm: float = 1.0,
+    time_budget_s: float | None = None,
+) -> TrainResult:
+    """Train ``core`` for ``steps`` optimizer steps with AdamW, resuming from out_dir/checkpoints.
+
+    ``loss_fn(model, indices, generator, device)`` returns the batch loss; ``save_model(core, folder)``
+    writes the final model. ``log(step, metrics)`` is called on the main process every ``log_every`` steps
+    and at the end. With ``time_budget_s`` the run stops (checkpointed, model saved) after the first step
+    that ends past the budget; ``TrainResult.steps`` then says how many steps were done.
+    """
+    if steps < 1 or batch_size < 1 or checkpoint_every < 1:
+        raise ValueError(
+            f"steps, batch_size and checkpoint_every must be >= 1 (got {steps}, {batch_size}, {checkpoint_every})"
+        )
+    started = time.perf_counter()
+    out_dir = Path(out_dir)
+    ckpt_dir = out_dir / "checkpoints"
+    accelerator = Accelerator(
+        mixed_precision=mixed_precision,
+        cpu=not torch.cuda.is_available(),
+        # g_r's last layers after its final self-attention feed nothing (only attention inputs are read)
+        kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
+    )
+    torch.manual_seed(seed)
+    params = [p for p in core.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=lr)
+    model, optimizer = accelerator.prepare(core, optimizer)
+    plain = accelerator.unwrap_model(model)
+
+    start, losses = 0, []
+    last = latest_checkpoint(ckpt_dir)
+    if last is not None:
+        state = json.loads((last / "state.json").read_text())
+        plain.load_state_dict(load_file(last / "model.safetensors", device=str(accelerator.device)))
+        optimizer.load_state_dict(torch.load(last / "optimizer.pt", map_location=accelerator.device))
+        start, losses = int(state["step"]), list(state["losses"])
+    resumed_from = start
+
+    world, rank = accelerator.num_processes, accelerator.process_index
+    model.train()
+    for step in range(start, steps):
+        idx = batch_indices(n_items, batch_size, seed, step, world, rank)
+        with accelerator.autocast():
+            loss = loss_fn(model, idx, step_generator(seed, step, rank), accelerator.device)
+        accelerator.backward(loss)
+        if max_grad_norm:
+            accelerator.clip_grad_norm_(params, max_grad_norm)
+        optimizer.step()
+        optimizer.zero_grad(set_to_none=True)
+        losses.append(float(loss.detach()))
+        done = step + 1
+        # one process out of time stops them all, at the same step
+        flag = torch.tensor(
+            [float(time_budget_s is not None and time.perf_counter() - started > time_budget_s)],
+            device=accelerator.device,
+        )
+        out_of_time = bool(accelerator.reduce(flag, reduction="sum").item() > 0) if world > 1 else bool(flag.item())
+        final = done == steps or out_of_time
+        if done % checkpoint_every == 0 or final:
+            _save_checkpoint(accelerator, plain, optimizer, ckpt_dir, done, losses, keep_checkpoints)
+        if log is not None and accelerator.is_main_process and (done % log_every == 0 or final):
+            window = losses[-log_every:]
+            log(done, {"loss": float(np.mean(window))})
+        if out_of_time:
+            break
+
+    model_dir = out_dir / "model"
+    if accelerator.is_main_process:
+        with atomic_dir(model_dir) as tmp:
+            save_model(plain, tmp)
+    accelerator.wait_for_everyone()
+    return TrainResult(model_dir, len(losses), losses, resumed_from, time.perf_counter() - started, ckpt_dir)
+
+
+def _save_checkpoint(accelerator, plain, optimizer, ckpt_dir: Path, step: int, losses, keep: int) -> None:
+    if accelerator.is_main_process:
+        with atomic_dir(ckpt_dir / f"step-{step}") as tmp:
+            state = {k: v.detach().contiguous().cpu() for k, v in plain.state_dict().items()}
+            save_file(state, tmp / "model.safetensors")
+            torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+            (tmp / "state.json").write_text(json.dumps({"step": step, "losses": losses}))
+        old = sorted((int(m.group(1)), p) for p in ckpt_dir.iterdir() if (m := _STEP_DIR.match(p.name)))
+        for _, p in old[:-keep]:
+            shutil.rmtree(p, ignore_errors=True)
+    accelerator.wait_for_everyone()

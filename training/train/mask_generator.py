@@ -1,0 +1,89 @@
+"""Training the mask instruction generator g_mask + g_t (Eq. 3): BCE on the downsampled M_t."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import torch
+import torch.nn.functional as F
+
+from training.models.mask_generator import MaskGenerator, load_mask_generator
+from training.models.presets import Preset
+
+from .dataset import PairDataset
+from .loop import LogFn, TrainResult, run_training
+
+
+def mask_batch_inputs(gen: MaskGenerator, data: PairDataset, idx: np.ndarray, text_cache: dict) -> tuple:
+    """(spatial input, text embeddings, dt, downsampled soft M_t target) of a batch."""
+    b = data.batch(idx)
+    spatial = gen.spatial_input(b["target"], b["prev"], b["md"])
+    missing = [t for t in dict.fromkeys(b["text"]) if t not in text_cache]
+    if missing:
+        for t, e in zip(missing, gen.text_embeddings(missing), strict=True):
+            text_cache[t] = e
+    text = torch.stack([text_cache[t] for t in b["text"]]).to(spatial.device)
+    # "downsampled GT mask": area average, so a latent cell half covered is a 0.5 target
+    target = F.interpolate(b["mt"].to(spatial.device), size=spatial.shape[-2:], mode="area")
+    return spatial, text, b["dt_s"].to(spatial.device), target
+
+
+def train_mask_generator(
+    manifest: pd.DataFrame,
+    preset: Preset | str | Path,
+    out_dir: Path | str,
+    steps: int | None = None,
+    lr: float | None = None,
+    batch_size: int | None = None,
+    seed: int = 0,
+    log: LogFn | None = None,
+    checkpoint_every: int = 100,
+    data_root: Path | str | None = None,
+    preset_config: Preset | None = None,
+    time_budget_s: float | None = None,
+) -> TrainResult:
+    """Train g_mask on the manifest's train rows; resumes from out_dir/checkpoints when present.
+
+    ``preset`` is a Preset (initialise from its pretrained parts) or a saved mask-generator folder (fine-tune);
+    steps / lr / batch_size default to the preset's App. A values.
+    """
+    hp = preset if isinstance(preset, Preset) else preset_config
+    steps = steps if steps is not None else (hp.mask_steps if hp else None)
+    lr = lr if lr is not None else (hp.mask_lr if hp else None)
+    batch_size = batch_size if batch_size is not None else (hp.mask_batch_size if hp else None)
+    if steps is None or lr is None or batch_size is None:
+        raise ValueError("steps, lr and batch_size are required when training from a folder without preset_config")
+    torch.manual_seed(seed)
+    gen = load_mask_generator(preset)
+    data = PairDataset(manifest, gen.resolution, split="train", root=data_root)
+    text_cache: dict[str, torch.Tensor] = {}
+
+    def loss_fn(model, idx, generator, device):
+        gen.codec.to(device)
+        gen.text_encoder.to(device)
+        spatial, text, dt, target = mask_batch_inputs(gen, data, idx, text_cache)
+        logits = model(spatial, text, dt)
+        return F.binary_cross_entropy_with_logits(logits.float(), target)
+
+    def save(core, folder):
+        gen.core = core
+        gen.save_pretrained(folder)
+
+    result = run_training(
+        gen.core,
+        loss_fn,
+        len(data),
+        Path(out_dir),
+        steps,
+        lr,
+        batch_size,
+        seed,
+        save,
+        log=log,
+        checkpoint_every=checkpoint_every,
+        time_budget_s=time_budget_s,
+        mixed_precision=hp.mixed_precision if hp else "no",
+    )
+    return result
