@@ -1,0 +1,94 @@
+"""The benchmark command: one external sequence or the baselines against one painting of the released layout."""
+
+from __future__ import annotations
+
+import argparse
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from evaluation.baselines import BASELINES
+from evaluation.cli import add_benchmark_parser
+from training.data.images import write_image
+
+KEYS = {"lpips", "iou", "ddc", "dts", "fid", "distance_backend", "fid_backend", "fid_reason"}
+
+
+def frames() -> list[np.ndarray]:
+    out = []
+    for k in range(1, 4):
+        image = np.full((48, 64, 3), 255, np.uint8)
+        image[: 16 * k] = (40 * k, 100, 200 - 40 * k)  # a band painted downwards, one third per keyframe
+        out.append(image)
+    return out
+
+
+@pytest.fixture
+def gt_dir(tmp_path: Path) -> Path:
+    folder = tmp_path / "rgb" / "painting"
+    folder.mkdir(parents=True)
+    for name, image in zip(("1_0:20", "2_0:40", "3_1:00"), frames(), strict=True):
+        write_image(folder / f"{name}.png", image)
+    return folder
+
+
+def run(argv: list[str], capsys) -> tuple[int, str, str]:
+    parser = argparse.ArgumentParser(prog="inverse-painting")
+    add_benchmark_parser(parser.add_subparsers())
+    args = parser.parse_args(["benchmark", *argv])
+    code = args.func(args)
+    out = capsys.readouterr()
+    return code, out.out, out.err
+
+
+COMMON = ["--distance", "colour-structure", "--fid-weights", "none"]
+
+
+def test_identical_sequence_scores_perfectly_as_json(gt_dir, tmp_path, capsys):
+    gen = tmp_path / "generated"
+    gen.mkdir()
+    for k, image in enumerate(frames(), start=1):
+        write_image(gen / f"{k}.png", image)
+    code, out, _ = run(["--gt", str(gt_dir), "--frames", str(gen), "--dt", "20", "--json", *COMMON], capsys)
+    assert code == 0
+    result = json.loads(out)
+    assert set(result) >= KEYS
+    assert (result["lpips"], result["iou"], result["ddc"], result["dts"]) == (0.0, 1.0, 0.0, 0.0)
+    assert result["distance_backend"] == "colour-structure-v1"
+    assert result["fid"] is None and "disabled" in result["fid_reason"]
+    code, out, _ = run(["--gt", str(gt_dir), "--frames", str(gen), "--dt", "30", "--json", *COMMON], capsys)
+    assert json.loads(out)["dts"] == pytest.approx(0.5)  # 90 s instead of 60 s
+
+
+def test_baselines_table_and_json(gt_dir, capsys):
+    code, out, _ = run(["--gt", str(gt_dir), "--baselines", "--dt", "20", "--json", *COMMON], capsys)
+    assert code == 0
+    result = json.loads(out)
+    assert result["painting"] == "painting"
+    assert [m["method"] for m in result["methods"]] == list(BASELINES)
+    for m in result["methods"]:
+        assert set(m) >= KEYS and m["n_generated"] == 3 and m["dts"] == 0.0
+        assert 0 <= m["iou"] <= 1 and m["lpips"] >= 0
+    code, out, _ = run(["--gt", str(gt_dir), "--baselines", *COMMON], capsys)
+    assert code == 0 and "segment-reveal" in out and "colour-structure-v1" in out and "FID: unavailable" in out
+
+
+def test_bad_input_exits_2_naming_the_path(gt_dir, tmp_path, capsys):
+    missing = tmp_path / "missing"
+    code, _, err = run(["--gt", str(missing), "--baselines", *COMMON], capsys)
+    assert code == 2 and str(missing) in err
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    code, _, err = run(["--gt", str(gt_dir), "--frames", str(empty), "--dt", "20", *COMMON], capsys)
+    assert code == 2 and str(empty) in err and "no frames" in err
+    code, _, err = run(["--gt", str(gt_dir), "--frames", str(empty), *COMMON], capsys)
+    assert code == 2 and "--dt" in err
+    bad = tmp_path / "badnames"
+    bad.mkdir()
+    write_image(bad / "final.png", frames()[0])
+    code, _, err = run(["--gt", str(bad), "--baselines", *COMMON], capsys)
+    assert code == 2 and str(bad) in err and "<index>_<m:ss>" in err
+    with pytest.raises(SystemExit):
+        run(["--gt", str(gt_dir), "--baselines", "--dt", "-1"], capsys)
