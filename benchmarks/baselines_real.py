@@ -1,0 +1,67 @@
+"""The weight-free baselines on a real painting of the authors' release: metrics and timings.
+
+    .venv/bin/python benchmarks/baselines_real.py [--gt DIR] [--dt 20] [--long-side 512] [--distance auto]
+
+``--gt`` defaults to the official sample (``shared/realdata/official_sample/sample_data/train/rgb/example``
+beside the repository). Each baseline makes K = round(duration / Δt) keyframes of the painting's target;
+"make s" is the baseline's own time, "score s" the five metrics' (FID only when its weights are cached).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+from pathlib import Path
+
+from evaluation.baselines import BASELINES, DEFAULT_DT_S, default_steps
+from evaluation.metrics.fid import FID_WEIGHTS_URL, load_fid_or_reason
+from evaluation.metrics.score import json_ready, score_sequence
+from evaluation.sequences import DEFAULT_LONG_SIDE, load_ground_truth, sequence_from_frames
+from training.data.difference import make_backend
+
+DEFAULT_GT = Path(__file__).resolve().parents[2] / "shared/realdata/official_sample/sample_data/train/rgb/example"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--gt", type=Path, default=DEFAULT_GT)
+    parser.add_argument("--dt", type=float, default=DEFAULT_DT_S)
+    parser.add_argument("--long-side", type=int, default=DEFAULT_LONG_SIDE)
+    parser.add_argument("--distance", default="auto", choices=("auto", "lpips", "colour-structure"))
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    if not args.gt.is_dir():
+        print(f"error: {args.gt} is not a folder; pass --gt <painting folder of the released layout>", file=sys.stderr)
+        return 2
+    gt = load_ground_truth(args.gt, long_side=args.long_side)
+    distance = make_backend(args.distance)
+    fid, reason = load_fid_or_reason(FID_WEIGHTS_URL)
+    k = default_steps(gt.duration_s, args.dt)
+    print(
+        f"painting {gt.name}: {len(gt.recorded())} keyframes over {gt.duration_s / 60:.2f} min, "
+        f"{gt.size[0]}x{gt.size[1]}; Δt = {args.dt:g} s -> K = {k}; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}"
+    )
+    header = f"{'method':<15}{'LPIPS↓':>8}{'IoU↑':>8}{'DDC↓':>8}{'DTS↓':>8}{'FID↓':>8}{'make s':>8}{'score s':>9}"
+    print(header)
+    for name, baseline in BASELINES.items():
+        start = time.perf_counter()
+        frames = baseline(gt.target, k, args.seed)
+        made = time.perf_counter() - start
+        seq = sequence_from_frames(name, frames, args.dt, gt.size)
+        start = time.perf_counter()
+        s = json_ready(score_sequence(gt, seq, distance, args.dt, fid, reason))
+        scored = time.perf_counter() - start
+        fid_text = "n/a" if s["fid"] is None else f"{s['fid']:.1f}"
+        print(
+            f"{name:<15}{s['lpips']:>8.3f}{s['iou']:>8.3f}{s['ddc']:>8.3f}{s['dts']:>8.3f}{fid_text:>8}"
+            f"{made:>8.2f}{scored:>9.2f}"
+        )
+    fid_text = fid.name if fid else f"unavailable: {reason}"
+    print(f"distance: {distance.name} (α = {distance.threshold:g}); FID: {fid_text}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
