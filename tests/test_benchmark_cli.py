@@ -92,3 +92,19 @@ def test_bad_input_exits_2_naming_the_path(gt_dir, tmp_path, capsys):
     assert code == 2 and str(bad) in err and "<index>_<m:ss>" in err
     with pytest.raises(SystemExit):
         run(["--gt", str(gt_dir), "--baselines", "--dt", "-1"], capsys)
+
+
+def test_ground_truth_loader_times_white_start_and_resolution(gt_dir, tmp_path):
+    from evaluation.sequences import load_ground_truth
+
+    gt = load_ground_truth(gt_dir, long_side=32)
+    assert gt.times_s == [0.0, 20.0, 40.0, 60.0] and gt.implied_start
+    assert gt.size == (32, 24) and (gt.frames[0] == 255).all() and len(gt.recorded()) == 3
+    assert load_ground_truth(gt_dir, long_side=None).size == (64, 48)  # never enlarged, cap only
+    started = tmp_path / "started"
+    started.mkdir()
+    for name, image in zip(("1_0:00", "2_0:30"), frames(), strict=False):
+        write_image(started / f"{name}.png", image)
+    seq = load_ground_truth(started)
+    # a keyframe at 0:00 is the start canvas itself: no white frame is added before it
+    assert seq.times_s == [0.0, 30.0] and not seq.implied_start and len(seq.recorded()) == 2
