@@ -40,7 +40,8 @@ class SyntheticLabeller:
         self.model_id = f"studio-truth:{truth.get('generator', 'unknown')}"
 
     def label_table(self, pairs: pd.DataFrame, masks: pd.DataFrame | None = None) -> list[str | None]:
-        return [synthetic_label(self.truth, int(a), int(b)) for a, b in zip(pairs["prev_t_ms"], pairs["next_t_ms"])]
+        spans = zip(pairs["prev_t_ms"], pairs["next_t_ms"], strict=True)
+        return [synthetic_label(self.truth, int(a), int(b)) for a, b in spans]
 
 
 class LlavaPairs:
@@ -55,7 +56,7 @@ class LlavaPairs:
 
     def label_table(self, pairs: pd.DataFrame, masks: pd.DataFrame | None = None) -> list[str | None]:
         out: list[str | None] = []
-        paths = list(zip(pairs["prev_path"], pairs["next_path"]))
+        paths = list(zip(pairs["prev_path"], pairs["next_path"], strict=True))
         step = self.labeller.batch_size
         for start in range(0, len(paths), step):
             images = [(read_rgb(a), read_rgb(b)) for a, b in paths[start : start + step]]
@@ -83,7 +84,7 @@ class NearestPairs:
 def table_features(pairs: pd.DataFrame, masks: pd.DataFrame) -> Iterator[np.ndarray]:
     """Feature vectors of the pairs, in the order of `pairs` (joined to `masks` on pair_index)."""
     mask_of = masks.set_index("pair_index")["mt_mask_path"]
-    for index, prev, nxt in zip(pairs["pair_index"], pairs["prev_path"], pairs["next_path"]):
+    for index, prev, nxt in zip(pairs["pair_index"], pairs["prev_path"], pairs["next_path"], strict=True):
         if index not in mask_of.index:
             raise ValueError(f"pair {index} has no M_t mask in difference_masks; re-materialize difference_masks")
         yield pair_features(prev, nxt, mask_of[index])
@@ -102,7 +103,7 @@ def fit_nearest(data_root: Path, corrections: pd.DataFrame, k: int = 5) -> Neare
     """A `nearest` labeller fitted on every corrected pair whose tables exist under `data_root`."""
     feats, labels = [], []
     by_video: dict[str, dict[int, str]] = {}
-    for pid, text in zip(corrections["pair_id"], corrections["text"]):
+    for pid, text in zip(corrections["pair_id"], corrections["text"], strict=True):
         video, index = parse_pair_id(pid)
         by_video.setdefault(video, {})[index] = text
     for video, wanted in sorted(by_video.items()):
@@ -113,7 +114,7 @@ def fit_nearest(data_root: Path, corrections: pd.DataFrame, k: int = 5) -> Neare
         if masks is None:
             continue
         chosen = pairs[pairs["pair_index"].isin(list(wanted))]
-        for row, vec in zip(chosen["pair_index"], table_features(chosen, masks)):
+        for row, vec in zip(chosen["pair_index"], table_features(chosen, masks), strict=True):
             feats.append(vec)
             labels.append(wanted[int(row)])
     if not feats:

@@ -33,7 +33,7 @@ def export_csv(rows: pd.DataFrame, path: Path) -> Path:
             "video_id": rows["video_id"],
             "pair_index": rows["pair_index"].astype("int64"),
             "auto_label": rows["auto_text"],
-            "correction": rows["correction"] if "correction" in rows else None,
+            "correction": rows.get("correction"),
             "backend": rows["backend"],
             "prev_path": rows["prev_path"],
             "next_path": rows["next_path"],

@@ -62,7 +62,7 @@ class LlavaLabeller:
         messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
         self._text = self.processor.apply_chat_template(messages, add_generation_prompt=True)
         mean = getattr(self.processor.image_processor, "image_mean", None) or [0.5, 0.5, 0.5]
-        self._fill = tuple(int(round(255 * m)) for m in mean)
+        self._fill = tuple(round(255 * float(m)) for m in mean)
 
     def compose(self, prev_rgb: np.ndarray, next_rgb: np.ndarray) -> np.ndarray:
         return pad_to_square(side_by_side(prev_rgb, next_rgb), self._fill)

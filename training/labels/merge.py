@@ -31,7 +31,8 @@ def instruction_labels(auto: pd.DataFrame, corrections: pd.DataFrame) -> pd.Data
 
 def correction_rate(labels: pd.DataFrame) -> float:
     """Share of pairs whose label is a correction (0 for no pairs)."""
-    return float((labels["source"] == "correction").mean()) if len(labels) else 0.0
+    corrected = labels["source"].eq("correction").fillna(False).astype(bool)  # unlabelled (NA) count as not
+    return float(corrected.mean()) if len(labels) else 0.0
 
 
 def most_frequent(labels: pd.DataFrame, n: int = 10) -> pd.DataFrame:

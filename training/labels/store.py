@@ -131,9 +131,10 @@ def import_corrections(
     """Validate candidate corrections and append the new or changed ones; returns what happened.
 
     `candidates` has `pair_id`, `text` and `ref` (how a person finds the row: "line 7", "task 12"), and
-    optionally `author`; `corrected_at` is the import time, so the last import wins. Rejected: unknown pair ids, empty text, and a pair listed more
-    than once (all its rows when the texts differ; the repeats when they are equal). Texts are stripped
-    of surrounding whitespace and otherwise kept as typed. Re-importing the same corrections writes nothing.
+    optionally `author`; `corrected_at` is the import time, so the last import wins. Rejected: unknown
+    pair ids, empty text, and a pair listed more than once (all its rows when the texts differ; the
+    repeats when they are equal). Texts are stripped of surrounding whitespace and otherwise kept as
+    typed. Re-importing the same corrections writes nothing.
     """
     report = ImportReport()
     current = latest_corrections(store_dir).set_index("pair_id")["text"].to_dict()

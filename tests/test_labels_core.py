@@ -1,0 +1,159 @@
+"""Prompts and normalisation, composition, synthetic truth labels, region features and the nearest labeller."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from training.labels.compose import pad_to_square, side_by_side
+from training.labels.features import FEATURE_NAMES, region_features
+from training.labels.nearest import NearestLabeller
+from training.labels.prompts import P_INSTRUCT, P_LABEL, normalise, prompt_hash
+from training.labels.synthetic import find_truth, load_truth, synthetic_label
+
+
+def test_prompts_are_the_papers_verbatim():
+    assert P_INSTRUCT.startswith("There are two images side by side. The left image is an intermediate stage")
+    assert "what content should be painted next?" in P_INSTRUCT
+    assert "Please tell me what is added to right image? The answer should be less than 2 words." in P_LABEL
+    # the release's training JSON asks exactly p
+    release = "/work/shared/realdata/official_sample/sample_data_processed/train/llava_json.json"
+    try:
+        records = json.loads(Path(release).read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        pytest.skip("official sample not present")
+    assert records[0]["conversations"][0]["value"] == "<image>\n" + P_INSTRUCT
+    assert prompt_hash(P_LABEL) != prompt_hash(P_INSTRUCT) and len(prompt_hash(P_LABEL)) == 12
+
+
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [
+        ("Mountain, sky", "mountain, sky"),
+        ("  The trees.", "trees"),
+        ("The answer is: Distant Mountains!", "distant mountains"),
+        ("a big red barn in the field", "big red"),
+        ("Sky\nBecause the right image...", "sky"),
+        ("clouds , , sun.", "clouds, sun"),
+        ("", ""),
+        ("?!", ""),
+    ],
+)
+def test_normalise(raw, expected):
+    assert normalise(raw) == expected
+
+
+def test_side_by_side_resizes_right_to_left_height():
+    left = np.zeros((10, 7, 3), np.uint8)
+    right = np.full((20, 30, 3), 9, np.uint8)
+    out = side_by_side(left, right)
+    assert out.shape == (10, 7 + 15, 3)
+    assert (out[:, :7] == 0).all() and (out[:, 7:] == 9).all()
+    assert pad_to_square(out, (1, 2, 3)).shape == (22, 22, 3)
+    with pytest.raises(ValueError, match="uint8 HxWx3"):
+        side_by_side(left.astype(np.float32), right)
+
+
+TRUTH = {
+    "layers": [
+        {"index": 0, "label": "sky", "start_ms": 1000, "end_ms": 5000},
+        {"index": 1, "label": "mountains", "start_ms": 5000, "end_ms": 8000},
+        {"index": 2, "label": "birds", "start_ms": 9000, "end_ms": 9000},
+        {"index": 3, "label": "rocks", "start_ms": 9500, "end_ms": 10500},
+    ]
+}
+
+
+@pytest.mark.parametrize(
+    ("prev", "nxt", "label"),
+    [
+        (0, 4000, "sky"),
+        (4000, 7000, "mountains"),  # 1 s of sky, 2 s of mountains
+        (3000, 7000, "mountains"),  # 2 s each: tie -> the later layer
+        (8000, 9200, "birds"),  # painted in an instant, inside the interval
+        (8500, 9000, "birds"),  # (prev, next] includes next
+        (9000, 9400, None),  # birds are at 9000, not in (9000, 9400]
+        (8000, 12000, "rocks"),
+        (20000, 30000, None),
+    ],
+)
+def test_synthetic_label_most_painted_layer(prev, nxt, label):
+    assert synthetic_label(TRUTH, prev, nxt) == label
+
+
+def test_find_truth_follows_symlinks(tmp_path):
+    studio, videos = tmp_path / "studio", tmp_path / "videos"
+    studio.mkdir()
+    videos.mkdir()
+    (studio / "clip.mp4").write_bytes(b"x")
+    (studio / "clip.truth.json").write_text(json.dumps(TRUTH))
+    (videos / "clip.mp4").symlink_to(studio / "clip.mp4")
+    (videos / "other.mp4").write_bytes(b"x")
+    assert find_truth(videos / "clip.mp4") == (studio / "clip.truth.json").resolve()
+    assert find_truth(videos / "other.mp4") is None
+    assert load_truth(find_truth(videos / "clip.mp4"))["layers"][0]["label"] == "sky"
+    (studio / "bad.truth.json").write_text("{")
+    with pytest.raises(ValueError, match=r"bad\.truth\.json"):
+        load_truth(studio / "bad.truth.json")
+
+
+def _scene(colour, rows, rng, texture=0.0):
+    """A white canvas and the same canvas with a coloured band painted over `rows`."""
+    prev = np.full((48, 64, 3), 255, np.uint8)
+    nxt = prev.copy()
+    noise = rng.normal(0, texture, (rows.stop - rows.start, 64, 3))
+    nxt[rows] = np.clip(np.asarray(colour) + noise, 0, 255).astype(np.uint8)
+    mask = np.zeros((48, 64), np.uint8)
+    mask[rows] = 255
+    return prev, nxt, mask
+
+
+def test_region_features_see_colour_position_size_texture():
+    rng = np.random.default_rng(0)
+    names = {n: i for i, n in enumerate(FEATURE_NAMES)}
+    top_blue = region_features(*_scene((60, 90, 220), slice(0, 12), rng))
+    low_green = region_features(*_scene((40, 160, 40), slice(30, 48), rng, texture=40))
+    assert top_blue.shape == (len(FEATURE_NAMES),)
+    assert top_blue[names["cy"]] < 0.2 < 0.7 < low_green[names["cy"]]
+    assert top_blue[names["b"]] < 0 and low_green[names["a"]] < 0  # Lab: blue has b < 0, green a < 0
+    assert top_blue[names["area"]] == pytest.approx(12 / 48, abs=0.03)
+    assert low_green[names["grad"]] > top_blue[names["grad"]]
+    assert top_blue[names["band0"]] == pytest.approx(1.0)
+    empty = region_features(*_scene((0, 0, 0), slice(0, 0), rng))
+    assert empty[names["area"]] == 0 and np.isfinite(empty).all()
+
+
+def test_nearest_labeller_learns_constructed_regions():
+    rng = np.random.default_rng(1)
+    kinds = {
+        "sky": ((90, 140, 230), slice(0, 14), 3),
+        "grass": ((60, 150, 50), slice(34, 48), 30),
+        "mountains": ((110, 100, 120), slice(14, 28), 8),
+        "lake": ((50, 90, 170), slice(30, 48), 4),  # colour near sky, position near grass
+    }
+
+    def sample(n):
+        feats, labels = [], []
+        for label, (colour, rows, tex) in kinds.items():
+            for _ in range(n):
+                jitter = rng.integers(-20, 21, 3)
+                shift = int(rng.integers(-3, 4))
+                band = slice(max(0, rows.start + shift), min(48, rows.stop + shift))
+                feats.append(region_features(*_scene(np.clip(np.add(colour, jitter), 0, 255), band, rng, tex)))
+                labels.append(label)
+        return np.stack(feats), labels
+
+    x_train, y_train = sample(6)
+    x_test, y_test = sample(5)
+    model = NearestLabeller(k=3).fit(x_train, y_train)
+    predicted = model.predict(x_test)
+    accuracy = np.mean([p == t for p, t in zip(predicted, y_test, strict=True)])
+    assert accuracy >= 0.9
+    assert model.predict(x_train) == y_train  # each training point is its own nearest neighbour
+    with pytest.raises(ValueError, match="Correct at least one pair"):
+        NearestLabeller().fit(np.zeros((0, len(FEATURE_NAMES))), [])
+    with pytest.raises(RuntimeError, match="before fit"):
+        NearestLabeller().predict(x_test)
