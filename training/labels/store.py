@@ -100,6 +100,13 @@ def append_corrections(store_dir: Path, rows: pd.DataFrame, source: str) -> Path
     return write_parquet(frame, target)
 
 
+def _text_or(value: object, default: str) -> str:
+    """`value` as text, or `default` when it is missing (None, NaN, NA, blank)."""
+    if value is None or (not isinstance(value, str) and pd.isna(value)) or not str(value).strip():
+        return default
+    return str(value).strip()
+
+
 @dataclass
 class ImportReport:
     """What an import did: pairs added/changed/unchanged, rows rejected (with the reason), the file written."""
@@ -174,7 +181,7 @@ def import_corrections(
                 "text": text,
                 "corrected_at": stamp,
                 "source": source,
-                "author": str(rec.get("author") or author),
+                "author": _text_or(rec.get("author"), author),
             }
         )
     if new_rows:
