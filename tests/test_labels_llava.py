@@ -85,6 +85,9 @@ def test_llava_composes_current_left_next_right_padded_square(tiny_llava):
     assert square.shape == (30, 30, 3)
     assert (square[15, :20] == 0).all() and (square[15, 20:] == 200).all()  # left current, right next
     assert (square[0] == labeller._fill).all()  # LLaVA's expand2square fill: the processor's mean colour
+    big = labeller.compose(np.zeros((96, 128, 3), np.uint8), np.full((96, 128, 3), 200, np.uint8))
+    assert big.shape == (32, 32, 3)  # shrunk to the tower's 32-px input before the processor
+    assert (big[16, :15] == 0).all() and (big[16, 17:] == 200).all()
 
 
 def test_llava_auto_labels_table_records_backend_model_prompt(tiny_llava, tmp_path):

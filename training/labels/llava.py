@@ -5,12 +5,23 @@ from __future__ import annotations
 from collections.abc import Sequence
 from pathlib import Path
 
+import cv2
 import numpy as np
 
 from training.labels.compose import pad_to_square, side_by_side
 from training.labels.prompts import P_LABEL, normalise, prompt_hash
 
 DEFAULT_LLAVA = "llava-hf/llava-1.5-7b-hf"
+
+
+def _input_side(image_processor: object) -> int | None:
+    """The square side the vision tower sees (CLIP: crop size, else shortest edge), None if unknown."""
+    for attr, key in (("crop_size", "height"), ("size", "shortest_edge"), ("size", "height")):
+        value = getattr(image_processor, attr, None)
+        value = value.get(key) if hasattr(value, "get") else getattr(value, key, None)
+        if value:
+            return int(value)
+    return None
 
 
 def resolve_device(device: str = "auto") -> str:
@@ -63,9 +74,21 @@ class LlavaLabeller:
         self._text = self.processor.apply_chat_template(messages, add_generation_prompt=True)
         mean = getattr(self.processor.image_processor, "image_mean", None) or [0.5, 0.5, 0.5]
         self._fill = tuple(round(255 * float(m)) for m in mean)
+        self._side = _input_side(self.processor.image_processor)
 
     def compose(self, prev_rgb: np.ndarray, next_rgb: np.ndarray) -> np.ndarray:
-        return pad_to_square(side_by_side(prev_rgb, next_rgb), self._fill)
+        """[prev | next] padded to a square, already shrunk to the vision tower's input side.
+
+        Shrinking here (area interpolation) rather than in the processor keeps preprocessing cheap, so
+        labelling time is spent in the batched model, not in per-image resizing of a large square.
+        """
+        composite = side_by_side(prev_rgb, next_rgb)
+        h, w = composite.shape[:2]
+        if self._side and max(h, w) > self._side:
+            scale = self._side / max(h, w)
+            size = (max(1, round(w * scale)), max(1, round(h * scale)))
+            composite = cv2.resize(composite, size, interpolation=cv2.INTER_AREA)
+        return pad_to_square(composite, self._fill)
 
     def raw_answers(self, pairs: Sequence[tuple[np.ndarray, np.ndarray]]) -> list[str]:
         """Decoded model answers before normalisation, one per pair."""

@@ -1,0 +1,120 @@
+"""The `nearest` labeller against studio truth: fit on the corrected labels of half the videos, test on the rest.
+
+    .venv/bin/python benchmarks/nearest_labeller.py [--count 12] [--seed 3000] [--data DIR]
+
+Held-out studio seeds (SeedSequence(3000), 60 s videos; the tests use seeds 100-199) run through the real
+per-video chain, `pipelines.curate.curate` with `chain_config(1.0, 10)` (1 s sampling, ~10 keyframes), so
+frames, masks and pairs are what the pipeline makes, camera, hands and compression included. Every pair
+is labelled with `synthetic_label` (the layer painted most between its keyframes) standing in for a
+person's corrections; `nearest` is fitted on the pairs of the first half of the videos (sorted ids) and
+scored on the second half, by exact label and by layer kind (the studio names one kind several ways at
+random, e.g. "lake"/"water", which no image feature can tell apart). Also swaps the halves.
+Videos and tables are cached under --data.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections import Counter
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from training.labels.auto import table_features
+from training.labels.nearest import NearestLabeller
+from training.labels.synthetic import synthetic_label
+
+
+def prepare(root: Path, count: int, seed: int) -> Path:
+    """Studio videos + the per-video chain; returns the data root (skips work already done)."""
+    from evaluation.studio.video import generate_video, studio_video_ids
+    from pipelines.curate import curate
+    from pipelines.demo import chain_config
+
+    studio = root / "studio"
+    videos = []
+    # the seeds generate_studio(count, seed) uses; a video already generated is kept
+    children = np.random.SeedSequence(seed).spawn(count)
+    for video_id, child in zip(studio_video_ids(count, seed), children, strict=True):
+        if not (studio / f"{video_id}.truth.json").is_file():
+            generate_video(studio, video_id, int(child.generate_state(1)[0]))
+        videos.append(studio / f"{video_id}.mp4")
+    data = root / "data"
+    done = {p.stem for p in (data / "difference_masks").glob("*.parquet")}
+    todo = [v for v in videos if v.stem not in done]
+    if todo:
+        report = curate(todo, data, root / "dagster", run_config=chain_config(1.0, 10))
+        for key, why in report.failures.items():
+            print(f"FAILED {key}: {why}")
+    return data
+
+
+def labelled_pairs(data: Path, studio: Path, wanted: set[str]) -> pd.DataFrame:
+    """Every pair of the `wanted` curated videos: features (from the chain's files) and its truth label."""
+    rows = []
+    for table in sorted((data / "difference_masks").glob("*.parquet")):
+        video = table.stem
+        if video not in wanted:
+            continue
+        truth = json.loads((studio / f"{video}.truth.json").read_text())
+        kind_of = {layer["label"]: layer["kind"] for layer in truth["layers"]}
+        pairs = pd.read_parquet(data / "frame_pairs" / f"{video}.parquet")
+        masks = pd.read_parquet(table)
+        feats = list(table_features(pairs, masks))
+        for rec, vec in zip(pairs.to_dict("records"), feats, strict=True):
+            label = synthetic_label(truth, rec["prev_t_ms"], rec["next_t_ms"])
+            if label is None:
+                continue  # nothing painted in the interval: no truth to learn or score
+            rows.append({"video": video, "label": label, "kind": kind_of[label], "features": vec})
+    return pd.DataFrame(rows)
+
+
+def score(train: pd.DataFrame, test: pd.DataFrame, k: int) -> tuple[float, float, list[str]]:
+    model = NearestLabeller(k=k).fit(np.stack(train["features"]), train["label"].tolist())
+    predicted = model.predict(np.stack(test["features"]))
+    exact = float(np.mean([p == t for p, t in zip(predicted, test["label"], strict=True)]))
+    kind_of = dict(zip(pd.concat([train, test])["label"], pd.concat([train, test])["kind"], strict=True))
+    kind = float(np.mean([kind_of[p] == t for p, t in zip(predicted, test["kind"], strict=True)]))
+    return exact, kind, predicted
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--count", type=int, default=12)
+    parser.add_argument("--seed", type=int, default=3000)
+    parser.add_argument("--k", type=int, default=5)
+    parser.add_argument("--data", type=Path, default=Path("data/benchmarks/nearest_labeller"))
+    args = parser.parse_args()
+    start = time.time()
+    data = prepare(args.data, args.count, args.seed)
+    from evaluation.studio.video import studio_video_ids
+
+    table = labelled_pairs(data, args.data / "studio", set(studio_video_ids(args.count, args.seed)))
+    videos = sorted(table["video"].unique())
+    half = len(videos) // 2
+    print(f"{len(table)} labelled pairs from {len(videos)} videos ({time.time() - start:.0f} s incl. data)")
+    for name, (a, b) in {
+        "first->second": (videos[:half], videos[half:]),
+        "second->first": (videos[half:], videos[:half]),
+    }.items():
+        train, test = table[table["video"].isin(a)], table[table["video"].isin(b)]
+        exact, kind, predicted = score(train, test, args.k)
+        print(f"{name}: train {len(train)} pairs, test {len(test)}: exact-label accuracy {exact:.1%}, kind {kind:.1%}")
+        wrong = Counter((t, p) for t, p in zip(test["label"], predicted, strict=True) if t != p)
+        print("  most frequent errors (truth -> predicted):", wrong.most_common(6))
+    # the ceiling a perfect kind classifier has on exact labels: the majority synonym of each kind
+    train = table[table["video"].isin(videos[:half])]
+    majority = train.groupby("kind")["label"].agg(lambda s: s.value_counts().index[0]).to_dict()
+    test = table[table["video"].isin(videos[half:])]
+    ceiling = float(np.mean([majority.get(k) == t for k, t in zip(test["kind"], test["label"], strict=True)]))
+    print(f"exact-label ceiling of a perfect kind classifier (majority synonym), first->second: {ceiling:.1%}")
+
+
+if __name__ == "__main__":
+    main()
