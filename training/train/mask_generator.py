@@ -43,6 +43,7 @@ def train_mask_generator(
     data_root: Path | str | None = None,
     preset_config: Preset | None = None,
     time_budget_s: float | None = None,
+    log_every: int = 10,
 ) -> TrainResult:
     """Train g_mask on the manifest's train rows; resumes from out_dir/checkpoints when present.
 
@@ -84,6 +85,7 @@ def train_mask_generator(
         log=log,
         checkpoint_every=checkpoint_every,
         time_budget_s=time_budget_s,
+        log_every=log_every,
         mixed_precision=hp.mixed_precision if hp else "no",
     )
     return result

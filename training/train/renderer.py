@@ -30,6 +30,7 @@ def train_renderer(
     data_root: Path | str | None = None,
     preset_config: Preset | None = None,
     time_budget_s: float | None = None,
+    log_every: int = 10,
     drop_p: float = DROP_P,
 ) -> TrainResult:
     """Train the renderer on the manifest's train rows (ground-truth text and M_t); resumes when possible."""
@@ -90,5 +91,6 @@ def train_renderer(
         log=log,
         checkpoint_every=checkpoint_every,
         time_budget_s=time_budget_s,
+        log_every=log_every,
         mixed_precision=hp.mixed_precision if hp else "no",
     )

@@ -1,0 +1,70 @@
+"""Tiny preset: random models saved in the SD layout and loaded through the same from_pretrained code."""
+
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from training.models.mask_generator import MaskGenerator, load_mask_generator
+from training.models.presets import PAPER, get_preset, tiny_preset
+from training.models.renderer import Guidance, Renderer, load_renderer
+
+
+@pytest.fixture(scope="module")
+def preset(tmp_path_factory):
+    return tiny_preset(tmp_path_factory.mktemp("tiny") / "base")
+
+
+def _images(seed: int = 0):
+    rng = np.random.default_rng(seed)
+    target = rng.integers(0, 255, (72, 90, 3), dtype=np.uint8)
+    current = np.full_like(target, 255)
+    md = rng.random((72, 90)) > 0.5
+    return target, current, md
+
+
+def test_mask_generator_input_output_and_roundtrip(preset, tmp_path: Path):
+    gen = load_mask_generator(preset)
+    assert gen.core.unet.config.in_channels == 2 * 48 + 1  # [E(I_T), E(I_{t-1}), M_d]
+    assert gen.core.unet.config.out_channels == 1
+    target, current, md = _images()
+    probs = gen.predict(target, current, md, "sky", 20.0)
+    assert probs.shape == (72, 90) and probs.min() >= 0 and probs.max() <= 1
+    assert not np.allclose(probs, gen.predict(target, current, md, "grass", 20.0))  # text reaches the UNet
+    assert not np.allclose(probs, gen.predict(target, current, md, "sky", 60.0))  # so does Δt
+    gen.save_pretrained(tmp_path / "m")
+    back = load_mask_generator(tmp_path / "m")
+    assert isinstance(back, MaskGenerator)
+    assert np.allclose(back.predict(target, current, md, "sky", 20.0), probs, atol=1e-6)
+
+
+def test_renderer_roundtrip_and_guidance(preset, tmp_path: Path):
+    rend = load_renderer(preset)
+    assert rend.core.unet.config.in_channels == 48 + preset.feature_channels  # [z_s, g_f(I_{t-1}, M_t)]
+    assert rend.core.reference_net.config.in_channels == 48
+    target, current, md = _images(1)
+
+    def run(r: Renderer, guidance: Guidance | None = None):
+        guidance = guidance or Guidance()
+        g = torch.Generator().manual_seed(3)
+        return r.generate(current, target, "sky", md, 20.0, num_steps=2, guidance=guidance, generator=g)
+
+    out = run(rend)
+    assert out.shape == (64, 64, 3) and out.dtype == np.uint8
+    rend.save_pretrained(tmp_path / "r")
+    back = load_renderer(tmp_path / "r")
+    assert np.array_equal(run(back), out)
+    unguided = run(back, Guidance(1.0, 1.0, 1.0, 1.0))  # scale 1 everywhere = the plain conditional model
+    assert not np.array_equal(unguided, out)
+
+
+def test_presets_resolve_and_reject_unknown(tmp_path: Path):
+    assert get_preset("paper") is PAPER
+    assert PAPER.mask_steps == 80_000 and PAPER.renderer_steps == 200_000 and PAPER.resolution == 512
+    with pytest.raises(ValueError, match="tiny_root"):
+        get_preset("tiny")
+    with pytest.raises(ValueError, match="unknown preset"):
+        get_preset("huge")
+    with pytest.raises(FileNotFoundError, match="not a saved renderer"):
+        load_renderer(tmp_path)
