@@ -14,8 +14,10 @@ from training.data.difference import (
     ColourStructureDistance,
     DistanceBackend,
     LpipsDistance,
+    RecentImages,
     binarize,
     distance_maps,
+    image_key,
     iou,
     lpips_checkpoint_path,
     lpips_weights_available,
@@ -297,3 +299,47 @@ def test_calibrated_threshold_is_the_default() -> None:
     assert ColourStructureDistance(threshold=0.3).threshold == 0.3
     assert ColourStructureDistance(threshold=0.3).name == "colour-structure-v1"  # same maps, other mask
     assert ColourStructureDistance(pool_sigma=3.0).name == "colour-structure-v1-custom"  # other maps
+
+
+def test_recent_images_reuses_results_of_the_last_distinct_images_only() -> None:
+    recent = RecentImages(size=2)
+    computed: list[int] = []
+
+    def compute(images: list[np.ndarray]) -> list[int]:
+        computed.extend(int(x[0, 0, 0]) for x in images)
+        return [int(x[0, 0, 0]) * 10 for x in images]
+
+    images = {v: np.full((4, 4, 3), v, np.uint8) for v in (1, 2, 3)}
+
+    def resolve(*values: int) -> list[int]:
+        return recent.resolve([image_key(images[v]) for v in values], [images[v] for v in values], compute)
+
+    assert resolve(1, 2) == [10, 20]
+    assert resolve(2, 3) == [20, 30]  # 2 reused, 3 computed; 1 is evicted (size 2)
+    assert resolve(1) == [10]
+    assert computed == [1, 2, 3, 1]
+    # same pixels in another shape are another image
+    assert image_key(np.zeros((2, 8, 3), np.uint8)) != image_key(np.zeros((4, 4, 3), np.uint8))
+
+
+def test_a_painting_streamed_pair_by_pair_runs_the_trunk_once_per_keyframe(random_lpips: LpipsDistance) -> None:
+    frames = [canvas(32, 48, seed=k) for k in range(5)]
+    target = canvas(32, 48, seed=99)
+    pairs = [p for _, _, p in sequence_pairs(frames, target)]
+    random_lpips._recent.clear()
+    seen: list[int] = []
+    original = random_lpips._features
+
+    def counting(images: np.ndarray):
+        seen.append(len(images))
+        return original(images)
+
+    random_lpips._features = counting
+    try:
+        streamed = list(distance_maps(random_lpips, pairs, batch_size=1))
+    finally:
+        del random_lpips._features
+    assert sum(seen) == len(frames) + 1  # every keyframe and the target once, not 2 images per pair
+    random_lpips._recent.clear()
+    for x, y in zip(streamed, distance_maps(random_lpips, pairs, batch_size=8), strict=True):
+        np.testing.assert_allclose(x, y, rtol=1e-4, atol=1e-5)

@@ -21,7 +21,8 @@ from __future__ import annotations
 import hashlib
 import logging
 import warnings
-from collections.abc import Iterable, Iterator, Sequence
+from collections import OrderedDict
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import Protocol, runtime_checkable
 
@@ -62,25 +63,61 @@ def _check_batches(a: np.ndarray, b: np.ndarray) -> None:
         raise ValueError(f"the two batches differ in shape ({a.shape} vs {b.shape}); resize one side to the other")
 
 
-def _unique_images(a: np.ndarray, b: np.ndarray) -> tuple[list[np.ndarray], np.ndarray, np.ndarray]:
-    """Distinct images of both batches and, per pair, the index of its a and b image among them.
+def image_key(image: np.ndarray) -> bytes:
+    """Content hash of an image: equal pixels and shape, equal key."""
+    image = np.ascontiguousarray(image)
+    return hashlib.blake2b(image.data, digest_size=16, person=repr(image.shape).encode()[:16]).digest()
+
+
+def _unique_images(a: np.ndarray, b: np.ndarray) -> tuple[list[bytes], list[np.ndarray], np.ndarray, np.ndarray]:
+    """Keys and pixels of the distinct images of both batches and, per pair, the index of its a and b image.
 
     Pairs of one painting share images (consecutive pairs share a frame, every M_d pair shares I_T), so
     per-image work (a CNN trunk, colour conversion) runs once per distinct image.
     """
     seen: dict[bytes, int] = {}
+    keys: list[bytes] = []
     unique: list[np.ndarray] = []
 
     def index(image: np.ndarray) -> int:
-        key = hashlib.blake2b(np.ascontiguousarray(image).data, digest_size=16).digest()
+        key = image_key(image)
         if key not in seen:
             seen[key] = len(unique)
+            keys.append(key)
             unique.append(image)
         return seen[key]
 
     ia = np.array([index(x) for x in a], dtype=np.int64)
     ib = np.array([index(x) for x in b], dtype=np.int64)
-    return unique, ia, ib
+    return keys, unique, ia, ib
+
+
+class RecentImages:
+    """Per-image results of the last few distinct images, so work shared by consecutive calls runs once.
+
+    Pairs arrive in a painting's order (``sequence_pairs``): I_{t-1} of one call is I_t of the previous
+    one, and I_T is in every call. Keeping a handful of results (keyed by content) means each keyframe's
+    per-image work runs once for the whole painting, not once per batch.
+    """
+
+    def __init__(self, size: int = 4) -> None:
+        self.size = size
+        self._items: OrderedDict[bytes, object] = OrderedDict()
+
+    def resolve(self, keys: list[bytes], images: list[np.ndarray], compute: Callable[[list[np.ndarray]], list]) -> list:
+        """Results for ``images`` (identified by ``keys``): cached ones reused, the rest computed in one call."""
+        missing = [k for k, key in enumerate(keys) if key not in self._items]
+        fresh = dict(zip(missing, compute([images[k] for k in missing]), strict=True)) if missing else {}
+        out = [fresh[k] if k in fresh else self._items[key] for k, key in enumerate(keys)]
+        for key, value in zip(keys, out, strict=True):
+            self._items[key] = value
+            self._items.move_to_end(key)
+        while len(self._items) > max(self.size, 0):
+            self._items.popitem(last=False)
+        return out
+
+    def clear(self) -> None:
+        self._items.clear()
 
 
 # --------------------------------------------------------------------------------------------- LPIPS
@@ -147,6 +184,7 @@ class LpipsDistance:
         # images (and pairs) per torch call: on a CPU large batches only add memory traffic (the convolutions
         # are already multi-threaded), on a GPU they fill the device
         self.chunk = chunk or (64 if self.device.type == "cuda" else 2)
+        self._recent = RecentImages()
 
     def maps(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """(N, H, W, 3) uint8 batches -> (N, H, W) float32 spatial LPIPS maps."""
@@ -154,15 +192,23 @@ class LpipsDistance:
         if len(a) == 0:
             return np.zeros(a.shape[:3], np.float32)
         torch = self._torch
-        unique, ia, ib = _unique_images(a, b)
+        keys, unique, ia, ib = _unique_images(a, b)
         step = self.chunk
         with torch.inference_mode():
-            parts = [self._features(np.stack(unique[k : k + step])) for k in range(0, len(unique), step)]
-            feats = [torch.cat(layer) for layer in zip(*parts, strict=True)]
+            per_image = self._recent.resolve(keys, unique, self._features_per_image)
+            feats = [torch.stack(layer) for layer in zip(*per_image, strict=True)]
             out = [
                 self._pair_maps(feats, ia[k : k + step], ib[k : k + step], a.shape[1:3]) for k in range(0, len(a), step)
             ]
         return np.concatenate(out).astype(np.float32, copy=False)
+
+    def _features_per_image(self, images: list[np.ndarray]) -> list[list]:
+        """Trunk activations of each image (a list of layers per image), ``chunk`` images per forward pass."""
+        out: list[list] = []
+        for k in range(0, len(images), self.chunk):
+            layers = self._features(np.stack(images[k : k + self.chunk]))
+            out.extend([list(per) for per in zip(*layers, strict=True)])
+        return out
 
     def _features(self, images: np.ndarray) -> list:
         """Unit-normalised trunk activations of a few images, as ``LPIPS.forward`` computes them."""
@@ -177,11 +223,17 @@ class LpipsDistance:
     def _pair_maps(self, feats: list, ia: np.ndarray, ib: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         torch = self._torch
         ta, tb = torch.from_numpy(ia).to(self.device), torch.from_numpy(ib).to(self.device)
-        total = None
+        # the linear layers' outputs are summed after bilinear upsampling, which is linear: layers of equal
+        # resolution (AlexNet's conv3-5) are summed first and upsampled once
+        by_size: dict[tuple[int, int], object] = {}
         for lin, f in zip(self._model.lins, feats, strict=True):
             layer = lin((f[ta] - f[tb]) ** 2)
-            up = torch.nn.functional.interpolate(layer, size=size, mode="bilinear", align_corners=False)
-            total = up if total is None else total + up
+            shape = tuple(layer.shape[-2:])
+            by_size[shape] = layer if shape not in by_size else by_size[shape] + layer
+        total = sum(
+            torch.nn.functional.interpolate(layer, size=size, mode="bilinear", align_corners=False)
+            for layer in by_size.values()
+        )
         return total[:, 0].cpu().numpy()
 
 
@@ -295,6 +347,7 @@ class ColourStructureDistance:
         self.pool_sigma = pool_sigma
         self.edge_px = edge_px
         self.shift_px = shift_px
+        self._recent = RecentImages()
 
     def _pair(self, pa: _Prepared, pb: _Prepared) -> np.ndarray:
         h, w = pa.lab.shape[:2]
@@ -313,11 +366,14 @@ class ColourStructureDistance:
         raw = 1.0 - np.exp(-(delta_e / self.colour_scale + structure / self.structure_scale))
         return _blur(raw.astype(np.float32), self.pool_sigma)
 
+    def _prepare(self, images: list[np.ndarray]) -> list[_Prepared]:
+        return [_Prepared(x, self.denoise_sigma, self.structure_sigma, self.edge_px, self.shift_px) for x in images]
+
     def maps(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """(N, H, W, 3) uint8 batches -> (N, H, W) float32 maps in [0, 1)."""
         _check_batches(a, b)
-        unique, ia, ib = _unique_images(a, b)
-        prepared = [_Prepared(x, self.denoise_sigma, self.structure_sigma, self.edge_px, self.shift_px) for x in unique]
+        keys, unique, ia, ib = _unique_images(a, b)
+        prepared = self._recent.resolve(keys, unique, self._prepare)
         out = np.empty(a.shape[:3], np.float32)
         for k, (i, j) in enumerate(zip(ia, ib, strict=True)):
             out[k] = self._pair(prepared[i], prepared[j])
