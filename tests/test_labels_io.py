@@ -244,3 +244,26 @@ def test_cli_errors_are_reported_not_raised(tmp_path, capsys):
     (tmp_path / "x.txt").write_text("")
     assert cli("import", str(tmp_path / "x.txt"), "--data-root", str(tmp_path)) == 1
     assert run_labels_cli  # the entry point the lead wires
+
+
+def test_nearest_backend_learns_from_the_store_and_never_writes_it(data_root, tmp_path):
+    from training.labels.auto import choose_backend, make_pair_labeller, read_pair_tables
+
+    with pytest.raises(ValueError, match="no corrected pair to learn from"):
+        make_pair_labeller("nearest", None, data_root)
+    sheet = tmp_path / "c.csv"
+    sheet.write_text("pair_id,correction\nv1/000,sky\nv1/001,hills\nv1/002,lake\n")
+    assert cli("import", str(sheet), "--data-root", str(data_root)) == 0
+    history = sorted((store_dir(data_root) / "history").iterdir())
+    labeller = make_pair_labeller("nearest", None, data_root, k=1)
+    assert labeller.backend == "nearest" and labeller.model_id.endswith(":k=1:n=3")
+    pairs, masks = read_pair_tables(data_root, "v1")
+    table = auto_labels("v1", pairs, masks, labeller)
+    assert table["text"].tolist() == ["sky", "hills", "lake"]  # each corrected pair is its own neighbour
+    assert sorted((store_dir(data_root) / "history").iterdir()) == history
+    # auto: no local LLaVA, no truth file beside this path -> nearest, since corrections exist
+    assert choose_backend("auto", tmp_path / "none.mp4", tmp_path / "no-llava", has_corrections=True) == "nearest"
+    with pytest.raises(ValueError, match="no label backend is usable"):
+        choose_backend("auto", tmp_path / "none.mp4", tmp_path / "no-llava")
+    with pytest.raises(ValueError, match="unknown label backend"):
+        choose_backend("gpt", None)

@@ -175,3 +175,29 @@ def auto_labels(video_id: str, pairs: pd.DataFrame, masks: pd.DataFrame | None, 
         columns=AUTO_COLUMNS,
     )
     return frame
+
+
+def make_pair_labeller(
+    backend: str,
+    video_path: Path | None,
+    data_root: Path,
+    llava_model: str | Path = DEFAULT_LLAVA,
+    device: str = "auto",
+    batch_size: int = 8,
+    k: int = 5,
+) -> PairLabeller:
+    """The labeller for one video: `backend` in BACKENDS (`auto` resolved by `choose_backend`).
+
+    `nearest` learns from the correction store `<data_root>/label_corrections/` at call time.
+    """
+    from training.labels.store import latest_corrections
+
+    corrections = latest_corrections(Path(data_root) / "label_corrections")
+    chosen = choose_backend(backend, video_path, llava_model, has_corrections=not corrections.empty)
+    if chosen == "llava":
+        return LlavaPairs(LlavaLabeller(llava_model, device=device, batch_size=batch_size))
+    if chosen == "synthetic":
+        if video_path is None:
+            raise ValueError("the synthetic backend needs the video's path to find its truth file")
+        return synthetic_labeller(video_path)
+    return fit_nearest(data_root, corrections, k=k)

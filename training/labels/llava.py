@@ -117,9 +117,11 @@ def llava_weights_available(model: str | Path = DEFAULT_LLAVA) -> bool:
     """True when `model` is a local directory or a hub id already in the local Hugging Face cache."""
     if Path(model).is_dir():
         return (Path(model) / "config.json").is_file()
+    from huggingface_hub import try_to_load_from_cache
+    from huggingface_hub.errors import HFValidationError
+
     try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:
+        found = [try_to_load_from_cache(str(model), n) for n in ("config.json", "model.safetensors.index.json")]
+    except HFValidationError:  # neither a folder nor a valid hub id, e.g. a path that does not exist
         return False
-    found = [try_to_load_from_cache(str(model), name) for name in ("config.json", "model.safetensors.index.json")]
     return all(isinstance(f, str) for f in found)
