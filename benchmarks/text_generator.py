@@ -12,7 +12,7 @@ model and for always answering the most frequent training label; the train time.
 
 Run from the repository root:
 
-    OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.text_generator --train 80 --test 20 --epochs 25
+    OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.text_generator --train 80 --test 20
 """
 
 from __future__ import annotations
@@ -29,7 +29,14 @@ import numpy as np
 from evaluation.studio import Studio, StudioConfig
 from training.data.images import write_image
 from training.labels.prompts import P_INSTRUCT, normalise
-from training.text_generator import Conversation, TextGenerator, side_by_side, train_text_generator, write_conversations
+from training.text_generator import (
+    Conversation,
+    TextGenerator,
+    get_preset,
+    side_by_side,
+    train_text_generator,
+    write_conversations,
+)
 
 SEED_BASE = 5000  # studio seeds of this benchmark (tests use small seeds)
 
@@ -68,6 +75,8 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--lr", type=float, default=None)
     parser.add_argument("--batch-size", type=int, default=None)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--image-size", type=int, default=None, help="tiny model input side (default: preset's)")
+    parser.add_argument("--hidden", type=int, default=None, help="tiny model width (default: preset's)")
     parser.add_argument("--work", type=Path, default=Path("/tmp/text_generator_benchmark"))
     args = parser.parse_args(argv)
 
@@ -82,7 +91,7 @@ def main(argv: list[str] | None = None) -> None:
     losses: list[float] = []
     result = train_text_generator(
         conversation_json,
-        "tiny",
+        get_preset("tiny").with_overrides(tiny_image_size=args.image_size, tiny_hidden_size=args.hidden),
         args.work / "run",
         epochs=args.epochs,
         lr=args.lr,

@@ -44,7 +44,7 @@ class TextGeneratorPreset:
     weight_decay: float = 0.0
     max_new_tokens: int = 8
     # tiny model shape (ignored when base_model is set)
-    tiny_image_size: int = 48
+    tiny_image_size: int = 64
     tiny_patch_size: int = 8
     tiny_hidden_size: int = 64
 
@@ -65,7 +65,7 @@ PRESETS: dict[str, TextGeneratorPreset] = {
         dtype="bfloat16",
         gradient_checkpointing=True,
     ),
-    "tiny": TextGeneratorPreset(name="tiny", base_model=None, epochs=30, lr=2e-3, batch_size=16, warmup_ratio=0.05),
+    "tiny": TextGeneratorPreset(name="tiny", base_model=None, epochs=25, lr=2e-3, batch_size=16, warmup_ratio=0.05),
 }
 
 

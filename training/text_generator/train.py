@@ -21,8 +21,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from PIL import Image
 
+from training.data.images import read_rgb
 from training.data.storage import atomic_dir, write_bytes
 
 from .conversations import Conversation, read_conversations
@@ -156,6 +156,15 @@ def _save_checkpoint(out_dir: Path, step: int, model, optimizer, state: dict) ->
     return target
 
 
+def _restore_state(checkpoint: Path, optimizer: torch.optim.Optimizer, device: torch.device) -> None:
+    """Optimizer moments and RNG state (LoRA dropout) as they were when `checkpoint` was written."""
+    optimizer.load_state_dict(torch.load(checkpoint / "optimizer.pt", map_location=device))
+    rng = torch.load(checkpoint / "rng.pt", weights_only=False)
+    torch.set_rng_state(rng["torch"])
+    if "cuda" in rng and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(rng["cuda"])
+
+
 def _check_resume(checkpoint: Path, run: dict) -> dict:
     saved = json.loads((checkpoint / "state.json").read_text(encoding="utf-8"))
     changed = [k for k in run if saved.get("run", {}).get(k) != run[k]]
@@ -225,11 +234,7 @@ def train_text_generator(
     processor = load_processor(base)
     optimizer = _optimizer(model, config)
     if checkpoint is not None:
-        optimizer.load_state_dict(torch.load(checkpoint / "optimizer.pt", map_location=dev))
-        rng = torch.load(checkpoint / "rng.pt", weights_only=False)
-        torch.set_rng_state(rng["torch"])
-        if "cuda" in rng and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(rng["cuda"])
+        _restore_state(checkpoint, optimizer, dev)
     model.train()
     every = save_every or steps_per_epoch
     token_cache: dict = {}
@@ -245,7 +250,7 @@ def train_text_generator(
         encoded = [
             encode_training_batch(
                 processor,
-                [Image.open(c.image).convert("RGB") for c in part],
+                [read_rgb(c.image) for c in part],
                 [c.question for c in part],
                 [c.answer for c in part],
                 token_cache,
