@@ -7,6 +7,7 @@ import dagster as dg
 from assets.annotate import difference_masks, frame_pairs
 from assets.curate import keyframes
 from assets.ingest import canvas_frames, canvas_geometry, sampled_frames, source_video
+from assets.labels import auto_labels, instruction_labels, label_corrections
 from pipelines.jobs import process_videos_job
 from pipelines.resources import MLflowResource, ModelsResource, StorageResource, default_data_root
 from pipelines.sensors import new_videos_sensor
@@ -29,6 +30,9 @@ def build_definitions(data_root: str | None = None) -> dg.Definitions:
             keyframes,
             frame_pairs,
             difference_masks,
+            auto_labels,
+            label_corrections,
+            instruction_labels,
         ],
         jobs=[process_videos_job],
         sensors=[new_videos_sensor],

@@ -11,8 +11,11 @@ import pytest
 
 from evaluation.studio import Studio, StudioConfig, generate_video
 from pipelines.curate import curate, import_official
+from pipelines.definitions import build_definitions
 from pipelines.demo import chain_config
+from pipelines.runner import run_per_video_chain
 from tests.conftest import write_test_video
+from training.labels.cli import run_export, run_import
 
 PER_VIDEO_ASSETS = [
     "source_video",
@@ -22,6 +25,8 @@ PER_VIDEO_ASSETS = [
     "keyframes",
     "frame_pairs",
     "difference_masks",
+    "auto_labels",
+    "instruction_labels",
 ]
 CONFIG = StudioConfig(duration_s=24, size=(320, 240), fps=10)
 
@@ -127,12 +132,42 @@ def test_on_disk_contracts(curated):
     assert masks["mt_area"].iloc[0] > 0.05
 
 
+def test_corrections_survive_relabelling_and_win(curated):
+    root, home = curated["root"], curated["home"]
+    auto = pd.read_parquet(root / "auto_labels" / "studio-150.parquet")
+    truth = json.loads(curated["video"].truth_path.read_text())
+    assert (auto["backend"] == "synthetic").all() and set(auto["text"]) <= {layer["label"] for layer in truth["layers"]}
+    labels = pd.read_parquet(root / "instruction_labels" / "studio-150.parquet")
+    assert (labels["source"] == "auto").all() and labels["text"].notna().all()
+
+    sheet = Path(run_export(root, None, as_csv=True)[0])
+    edited = pd.read_csv(sheet, dtype=str, keep_default_na=False, encoding="utf-8-sig")
+    edited.loc[1, "correction"] = "purple giraffe"
+    edited.to_csv(sheet, index=False, encoding="utf-8-sig")
+    report = run_import(root, sheet, author="tester")
+    assert report.added == ["studio-150/001"] and not report.rejected
+
+    defs = build_definitions(str(root))
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        again = run_per_video_chain(defs, instance, ["studio-150"], assets=["auto_labels", "instruction_labels"])
+    assert not again.failures, again.failures
+    labels = pd.read_parquet(root / "instruction_labels" / "studio-150.parquet").set_index("pair_index")
+    assert labels.loc[1, "text"] == "purple giraffe" and labels.loc[1, "source"] == "correction"
+    assert (labels.drop(index=1)["source"] == "auto").all()
+    # the auto label underneath is untouched: a pipeline run never writes the correction store
+    assert pd.read_parquet(root / "auto_labels" / "studio-150.parquet")["text"].tolist() == auto["text"].tolist()
+
+
 def test_asset_checks_recorded(curated):
     with dg.DagsterInstance.from_config(str(curated["home"])) as instance:
-        for check in ("canvas_found_on_most_frames", "enough_keyframes", "target_exists", "masks_nonempty"):
-            asset = {"canvas_found_on_most_frames": "canvas_geometry", "masks_nonempty": "difference_masks"}.get(
-                check, "keyframes"
-            )
+        checks = {
+            "canvas_found_on_most_frames": "canvas_geometry",
+            "enough_keyframes": "keyframes",
+            "target_exists": "keyframes",
+            "masks_nonempty": "difference_masks",
+            "every_pair_labelled": "instruction_labels",
+        }
+        for check, asset in checks.items():
             key = dg.AssetCheckKey(dg.AssetKey(asset), check)
             records = instance.event_log_storage.get_asset_check_execution_history(key, limit=20)
             assert records, check

@@ -1,0 +1,128 @@
+"""[annotate] instruction labels: auto labels per pair, the people's correction store, and their merge."""
+
+import hashlib
+from typing import Literal
+
+import dagster as dg
+import pandas as pd
+from pydantic import Field
+
+from assets.annotate import difference_masks, frame_pairs
+from assets.metadata import table_metadata
+from pipelines.partitions import videos_partitions
+from pipelines.resources import StorageResource
+from training.data.catalog import find_video
+from training.data.storage import write_parquet
+from training.labels.auto import auto_labels as label_pairs
+from training.labels.auto import make_pair_labeller, read_pair_tables
+from training.labels.llava import DEFAULT_LLAVA
+from training.labels.merge import correction_rate, most_frequent, unlabelled
+from training.labels.merge import instruction_labels as merge_labels
+from training.labels.store import latest_corrections, read_history
+
+
+class AutoLabelsConfig(dg.Config):
+    backend: Literal["auto", "llava", "synthetic", "nearest"] = Field(
+        default="auto",
+        description="llava: LLaVA-1.5 answering p' (App. A.2); synthetic: the studio's truth labels; nearest: "
+        "nearest neighbours of the corrected pairs; auto: llava when its weights are local, else synthetic for "
+        "studio videos, else nearest.",
+    )
+    llava_model: str = Field(default=DEFAULT_LLAVA, description="Hub id or local directory of the LLaVA model.")
+    device: str = Field(default="auto", description="auto (cuda when available), cpu or cuda[:n].")
+    batch_size: int = Field(default=8, ge=1, description="Pairs per LLaVA generate call.")
+
+
+@dg.asset(
+    partitions_def=videos_partitions,
+    group_name="annotate",
+    kinds={"parquet"},
+    deps=[frame_pairs, difference_masks],
+    description="One answer to p' per pair (App. A.2) with its backend, model id, prompt hash and time.",
+)
+def auto_labels(
+    context: dg.AssetExecutionContext, config: AutoLabelsConfig, storage: StorageResource
+) -> dg.MaterializeResult:
+    video_id = context.partition_key
+    pairs, masks = read_pair_tables(storage.root, video_id)
+    try:
+        video_path = find_video(storage.videos_dir, video_id)
+    except FileNotFoundError:
+        video_path = None  # imported curated keyframes have no video file
+    labeller = make_pair_labeller(
+        config.backend,
+        video_path,
+        storage.root,
+        llava_model=config.llava_model,
+        device=config.device,
+        batch_size=config.batch_size,
+    )
+    context.log.info(f"label backend: {labeller.backend} ({labeller.model_id})")
+    table = label_pairs(video_id, pairs, masks, labeller)
+    path = write_parquet(table, storage.table_path("auto_labels", video_id))
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(path)),
+            "backend": labeller.backend,
+            "model_id": labeller.model_id,
+            "prompt_hash": labeller.prompt_hash,
+            "answered": int(table["text"].notna().sum()),
+            "labels": table_metadata(table[["pair_index", "text"]]),
+        }
+    )
+
+
+@dg.observable_source_asset(
+    group_name="annotate",
+    description="Manual corrections of instruction labels: an append-only history written only by "
+    "`inverse-painting labels import` (Label Studio export or CSV), never by a pipeline run.",
+)
+def label_corrections(storage: StorageResource) -> dg.ObserveResult:
+    store = storage.asset_dir("label_corrections")
+    history = read_history(store)
+    latest = latest_corrections(store)
+    # the version changes with every import, so the UI marks instruction_labels stale after one
+    version = hashlib.sha256(pd.util.hash_pandas_object(history, index=False).values.tobytes()).hexdigest()[:16]
+    return dg.ObserveResult(
+        data_version=dg.DataVersion(version),
+        metadata={"imports": int(history["seq"].nunique()) if len(history) else 0, "corrected_pairs": len(latest)},
+    )
+
+
+@dg.asset(
+    partitions_def=videos_partitions,
+    group_name="annotate",
+    kinds={"parquet"},
+    deps=[auto_labels, label_corrections],
+    check_specs=[dg.AssetCheckSpec("every_pair_labelled", asset="instruction_labels")],
+    description="The text instruction per pair: the latest correction if any, else the auto label (`source`).",
+)
+def instruction_labels(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
+    video_id = context.partition_key
+    auto = pd.read_parquet(storage.table_path("auto_labels", video_id))
+    labels = merge_labels(auto, latest_corrections(storage.asset_dir("label_corrections")))
+    path = write_parquet(labels, storage.table_path("instruction_labels", video_id))
+    missing = unlabelled(labels)
+    return dg.MaterializeResult(
+        metadata={
+            "path": dg.MetadataValue.path(str(path)),
+            "pairs": len(labels),
+            "correction_rate": correction_rate(labels),
+            "most_frequent": table_metadata(most_frequent(labels)),
+        },
+        check_results=[
+            dg.AssetCheckResult(
+                check_name="every_pair_labelled",
+                passed=not missing,
+                metadata={"unlabelled": len(missing)},
+                description=(
+                    "every pair has a label"
+                    if not missing
+                    else f"{len(missing)} pair(s) have no label ({', '.join(missing[:5])}"
+                    f"{' …' if len(missing) > 5 else ''}): the auto backend gave no answer and nobody corrected "
+                    "them. Export with `inverse-painting labels export --csv`, fill the `correction` column, "
+                    "`labels import` it, then re-materialize instruction_labels."
+                ),
+            )
+        ],
+    )
