@@ -104,6 +104,9 @@ def cmd_import_official(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
+    from evaluation.cli import add_benchmark_parser
+    from training.labels.cli import add_labels_parser
+
     parser = argparse.ArgumentParser(prog="inverse-painting", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
 
@@ -132,6 +135,9 @@ def build_parser() -> argparse.ArgumentParser:
     imported.add_argument("folder", type=Path)
     _chain_args(imported)
     imported.set_defaults(func=cmd_import_official)
+
+    add_labels_parser(commands)
+    add_benchmark_parser(commands)
     return parser
 
 

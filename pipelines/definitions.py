@@ -6,6 +6,7 @@ import dagster as dg
 
 from assets.annotate import difference_masks, frame_pairs
 from assets.curate import keyframes
+from assets.dataset import training_dataset
 from assets.ingest import canvas_frames, canvas_geometry, sampled_frames, source_video
 from assets.labels import auto_labels, instruction_labels, label_corrections
 from pipelines.jobs import process_videos_job
@@ -33,6 +34,7 @@ def build_definitions(data_root: str | None = None) -> dg.Definitions:
             auto_labels,
             label_corrections,
             instruction_labels,
+            training_dataset,
         ],
         jobs=[process_videos_job],
         sensors=[new_videos_sensor],

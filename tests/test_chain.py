@@ -223,3 +223,29 @@ def test_import_official_layout_flows_into_pairs_and_masks(tmp_path: Path, monke
     with dg.DagsterInstance.from_config(str(tmp_path / "home")) as instance:
         event = instance.get_latest_materialization_event(dg.AssetKey("keyframes"))
         assert event.asset_materialization.partition == "example"
+
+
+def test_training_dataset_is_split_by_painting_versioned_and_carries_the_conversations(curated):
+    root = curated["root"]
+    defs = build_definitions(str(root))
+    job = defs.resolve_implicit_global_asset_job_def()
+    with dg.DagsterInstance.from_config(str(curated["home"])) as instance:
+        versions = []
+        for _ in range(2):
+            result = job.execute_in_process(instance=instance, asset_selection=[dg.AssetKey("training_dataset")])
+            versions.append(result.get_asset_materialization_events()[0].materialization.metadata["version"].value)
+    assert versions[0] == versions[1]  # same content, same version, nothing rewritten
+    latest = json.loads((root / "training_dataset" / "latest.json").read_text())
+    assert latest["version"] == versions[0]
+    manifest = pd.read_parquet(latest["manifest"])
+    labels = pd.read_parquet(root / "instruction_labels" / "studio-150.parquet")
+    assert manifest["pair_id"].tolist() == labels["pair_id"].tolist()
+    assert manifest["text"].tolist() == labels["text"].tolist()
+    assert set(manifest["split"]) == {"train"}  # one painting: nothing to hold out
+    records = json.loads(Path(latest["conversations"]).read_text())
+    assert len(records) == len(manifest)
+    assert records[0]["conversations"][0]["value"].startswith("<image>\nThere are two images side by side. The left")
+    assert records[0]["conversations"][1]["value"] == manifest["text"].iloc[0]
+    composed = cv2.imread(str(Path(latest["conversations"]).parent / records[0]["image"]))
+    canvas = cv2.imread(manifest["target_path"].iloc[0])
+    assert composed.shape[1] == 2 * canvas.shape[1]
