@@ -17,6 +17,7 @@ from typing import Any
 
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunStatus
+from mlflow.exceptions import MlflowException
 from mlflow.utils.validation import MAX_PARAM_VAL_LENGTH, MAX_PARAMS_TAGS_PER_BATCH
 
 
@@ -75,6 +76,24 @@ class TrackedRun:
     def log_artifact(self, path: Path, artifact_path: str | None = None) -> None:
         self.client.log_artifact(self.run_id, str(path), artifact_path)
 
+    def log_artifacts(self, folder: Path, artifact_path: str | None = None) -> None:
+        self.client.log_artifacts(self.run_id, str(folder), artifact_path)
+
+    def register_model(self, name: str, folder: Path, tags: Mapping[str, Any] | None = None) -> str:
+        """Log ``folder`` (a ``save_pretrained`` directory) as this run's ``model`` artifact and register it as a
+        new version of ``name``; returns the version number."""
+        self.log_artifacts(folder, "model")
+        try:
+            self.client.create_registered_model(name)
+        except MlflowException as exc:
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+        source = f"{self.client.get_run(self.run_id).info.artifact_uri}/model"
+        version = self.client.create_model_version(
+            name, source, run_id=self.run_id, tags={k: str(v) for k, v in (tags or {}).items()}
+        )
+        return str(version.version)
+
     def set_tags(self, tags: Mapping[str, Any]) -> None:
         for key, value in tags.items():
             self.client.set_tag(self.run_id, key, str(value))
@@ -89,6 +108,24 @@ class TrackedRun:
         self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
     ) -> None:
         self.end(RunStatus.to_string(RunStatus.FAILED if exc_type else RunStatus.FINISHED))
+
+
+def registered_model_path(tracking_uri: str, name: str, version: str | None = None) -> Path:
+    """Local folder of a registered model version (the newest when ``version`` is None), downloaded if remote."""
+    import mlflow.artifacts
+
+    client = MlflowClient(tracking_uri=tracking_uri)
+    if version is None:
+        found = client.search_model_versions(f"name = '{name}'", order_by=["version_number DESC"], max_results=1)
+        if not found:
+            raise LookupError(
+                f"no version of the model {name!r} is registered in {tracking_uri}; train it first "
+                "(materialize the training assets) or pass a model folder"
+            )
+        chosen = found[0]
+    else:
+        chosen = client.get_model_version(name, version)
+    return Path(mlflow.artifacts.download_artifacts(artifact_uri=chosen.source, tracking_uri=tracking_uri))
 
 
 class Tracker:
