@@ -9,8 +9,10 @@ from assets.curate import keyframes
 from assets.dataset import training_dataset
 from assets.ingest import canvas_frames, canvas_geometry, sampled_frames, source_video
 from assets.labels import auto_labels, instruction_labels, label_corrections
-from pipelines.jobs import process_videos_job
+from assets.training import mask_generator, renderer, text_generator
+from pipelines.jobs import process_videos_job, train_models_job
 from pipelines.resources import MLflowResource, ModelsResource, StorageResource, default_data_root
+from pipelines.schedules import retrain_schedule
 from pipelines.sensors import new_videos_sensor
 
 
@@ -35,8 +37,12 @@ def build_definitions(data_root: str | None = None) -> dg.Definitions:
             label_corrections,
             instruction_labels,
             training_dataset,
+            text_generator,
+            mask_generator,
+            renderer,
         ],
-        jobs=[process_videos_job],
+        jobs=[process_videos_job, train_models_job],
+        schedules=[retrain_schedule],
         sensors=[new_videos_sensor],
         resources={"storage": storage, "mlflow": mlflow, "models": ModelsResource()},
     )

@@ -10,3 +10,14 @@ process_videos_job = dg.define_asset_job(
     selection=dg.AssetSelection.groups(*PER_VIDEO_GROUPS),
     description="Every per-video asset for one video partition.",
 )
+
+# Run tag that dagster.yaml's tag_concurrency_limits caps at one run: trainings never share the machine.
+TRAINING_TAGS = {"inverse-painting/kind": "training"}
+TRAINING_MODELS = ("text_generator", "mask_generator", "renderer")
+
+train_models_job = dg.define_asset_job(
+    name="train_models",
+    selection=dg.AssetSelection.assets("training_dataset", *TRAINING_MODELS),
+    tags=TRAINING_TAGS,
+    description="Rebuild the training dataset from every labelled video, then train the three models.",
+)

@@ -1,0 +1,114 @@
+"""The training assets through Dagster: MLflow runs, registered versions, resume, and the retraining schedule."""
+
+import json
+from pathlib import Path
+
+import dagster as dg
+import pandas as pd
+import pytest
+from mlflow import MlflowClient
+
+from pipelines.definitions import build_definitions
+from pipelines.schedules import retrain_schedule
+from training.labels.conversation import build_conversation_json
+from training.train.synthetic_manifest import build_synthetic_manifest
+
+STEPS = {"text_generator": 1, "mask_generator": 3, "renderer": 3}
+
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A dataset written as training_dataset would, and the three models trained for a few steps."""
+    root = tmp_path_factory.mktemp("training") / "data"
+    manifest = build_synthetic_manifest(
+        root / "synthetic", paintings=2, seed=3, canvas_long_side=48, duration_s=20, val_paintings=1
+    )
+    manifest = manifest.assign(
+        pair_id=[f"{p}/{k:03d}" for k, p in enumerate(manifest["painting"])], video_id=manifest["painting"]
+    )
+    folder = root / "training_dataset" / "v1"
+    folder.mkdir(parents=True)
+    manifest.to_parquet(folder / "manifest.parquet")
+    conversations = build_conversation_json(manifest[manifest["split"] == "train"], folder / "text_generator" / "train")
+    latest = {"version": "v1", "manifest": str(folder / "manifest.parquet"), "conversations": str(conversations)}
+    (root / "training_dataset" / "latest.json").write_text(json.dumps(latest))
+
+    defs = build_definitions(str(root))
+    job = defs.resolve_job_def("train_models")
+    (root.parent / "home").mkdir()
+    instance = dg.DagsterInstance.local_temp(tempdir=str(root.parent / "home"))
+    config = {"ops": {name: {"config": {"steps": steps}} for name, steps in STEPS.items()}}
+    results = [
+        job.execute_in_process(
+            instance=instance, run_config=config, asset_selection=[dg.AssetKey(name) for name in STEPS]
+        )
+        for _ in range(2)
+    ]
+    return {"root": root, "defs": defs, "instance": instance, "results": results}
+
+
+def test_each_model_is_one_mlflow_run_with_a_loss_curve_and_a_registered_version(trained):
+    first = trained["results"][0]
+    assert first.success
+    metadata = {
+        e.materialization.asset_key.to_user_string(): e.materialization.metadata
+        for e in first.get_asset_materialization_events()
+    }
+    assert set(metadata) == set(STEPS)
+    client = MlflowClient(tracking_uri=f"sqlite:///{trained['root'] / 'mlflow.db'}")
+    for name, entries in metadata.items():
+        assert entries["dataset_version"].value == "v1"
+        run = client.get_run(entries["mlflow_run_id"].value)
+        assert run.data.params["dataset_version"] == "v1" and run.data.params["model"] == name
+        assert run.data.tags["inverse-painting/kind"] == "training"
+        assert "loss" in run.data.metrics
+        registered = entries["registered_model"].value
+        version = client.get_model_version(registered, entries["model_version"].value)
+        assert version.run_id == run.info.run_id
+        assert Path(entries["path"].value).is_dir()
+
+
+def test_a_second_launch_with_the_same_data_and_config_resumes_instead_of_retraining(trained):
+    second = trained["results"][1]
+    assert second.success
+    for event in second.get_asset_materialization_events():
+        entries = event.materialization.metadata
+        name = event.materialization.asset_key.to_user_string()
+        assert entries["resumed_from_step"].value == entries["steps"].value, name
+        assert entries["model_version"].value == "2"  # a new registered version of the same weights
+
+
+def test_schedule_launches_only_when_the_dataset_changed(trained, tmp_path: Path):
+    root, instance = trained["root"], trained["instance"]
+    resources = {"storage": trained["defs"].resources["storage"]}
+    context = dg.build_schedule_context(instance=instance, resources=resources)
+    assert isinstance(retrain_schedule(context), dg.SkipReason)  # no labelled videos in this data root
+
+    # per-video tables whose dataset version differs from the trained "v1"
+    manifest = pd.read_parquet(root / "training_dataset" / "v1" / "manifest.parquet")
+    one = manifest[manifest["painting"] == manifest["painting"].iloc[0]].reset_index(drop=True)
+    video = str(one["painting"].iloc[0])
+    pairs = one.assign(pair_index=range(len(one)), prev_t_ms=0, next_t_ms=1)
+    for asset, frame in (
+        (
+            "frame_pairs",
+            pairs[["pair_index", "prev_t_ms", "next_t_ms", "prev_path", "next_path", "target_path", "dt_s"]],
+        ),
+        ("difference_masks", pairs[["pair_index", "mt_path", "md_path", "mt_mask_path", "md_mask_path"]]),
+        (
+            "instruction_labels",
+            pairs.assign(pair_id=[f"{video}/{k:03d}" for k in range(len(one))])[["pair_index", "pair_id", "text"]],
+        ),
+    ):
+        (root / asset).mkdir(exist_ok=True)
+        frame.to_parquet(root / asset / f"{video}.parquet")
+    request = retrain_schedule(dg.build_schedule_context(instance=instance, resources=resources))
+    assert isinstance(request, dg.RunRequest) and request.run_key.startswith("retrain-")
+    version = request.tags["inverse-painting/dataset_version"]
+    for model in STEPS:  # models trained on exactly this version: nothing to do
+        instance.report_runless_asset_event(
+            dg.AssetMaterialization(asset_key=model, metadata={"dataset_version": version})
+        )
+    assert isinstance(
+        retrain_schedule(dg.build_schedule_context(instance=instance, resources=resources)), dg.SkipReason
+    )
