@@ -28,11 +28,11 @@ import torch
 
 from training.data.difference import iou, make_backend, mean_distance
 from training.data.images import read_gray, read_rgb
-from training.inference.paint import PaintConfig, paint
+from training.inference.paint import PaintConfig, choose_mask, paint
 from training.models.conditioning import images_to_tensor, tensor_to_images
 from training.models.mask_generator import load_mask_generator
 from training.models.presets import tiny_preset
-from training.models.renderer import load_renderer
+from training.models.renderer import Guidance, load_renderer
 from training.train.mask_generator import train_mask_generator
 from training.train.renderer import train_renderer
 from training.train.synthetic_manifest import build_synthetic_manifest
@@ -49,29 +49,40 @@ def _small_mask(path: str, r: int) -> np.ndarray:
 
 
 def one_step_checks(val: pd.DataFrame, renderer, mask_generator, distance, steps: int, seed: int = 0) -> dict:
+    """Renderer D̄ to the true next frame (App. A.4 guidance and no guidance) vs copying; mask IoUs."""
     r = renderer.resolution
-    gen_d, copy_d, ious_pred, ious_ones, ious_md = [], [], [], [], []
-    g = torch.Generator().manual_seed(seed)
+    gen = {"default_guidance": [], "no_guidance": []}
+    guidance = {"default_guidance": Guidance(), "no_guidance": Guidance(1.0, 1.0, 1.0, 1.0)}
+    copy_d, ious = [], {"predicted_0.5": [], "paint_rule": [], "all_ones": [], "md": []}
     for row in val.itertuples():
         prev, nxt, target = (_small(p, r) for p in (row.prev_path, row.next_path, row.target_path))
         mt, md = _small_mask(row.mt_mask_path, r), _small_mask(row.md_mask_path, r)
-        out = renderer.generate(prev, target, row.text, mt, row.dt_s, num_steps=steps, generator=g)
-        gen_d.append(mean_distance(distance.maps(out[None], nxt[None])[0]))
+        for name, g in guidance.items():
+            out = renderer.generate(
+                prev,
+                target,
+                row.text,
+                mt,
+                row.dt_s,
+                num_steps=steps,
+                guidance=g,
+                generator=torch.Generator().manual_seed(seed),
+            )
+            gen[name].append(mean_distance(distance.maps(out[None], nxt[None])[0]))
         copy_d.append(mean_distance(distance.maps(prev[None], nxt[None])[0]))
-        pred = mask_generator.predict(target, prev, md, row.text, row.dt_s) > 0.5
-        ious_pred.append(iou(pred, mt))
-        ious_ones.append(iou(np.ones_like(mt), mt))
-        ious_md.append(iou(md, mt))
-    gen_d, copy_d = np.array(gen_d), np.array(copy_d)
-    return {
-        "val_pairs": len(val),
-        "renderer_D_generated": float(gen_d.mean()),
-        "renderer_D_copy_current": float(copy_d.mean()),
-        "renderer_win_rate": float((gen_d < copy_d).mean()),
-        "mask_iou_predicted": float(np.mean(ious_pred)),
-        "mask_iou_all_ones": float(np.mean(ious_ones)),
-        "mask_iou_md": float(np.mean(ious_md)),
-    }
+        probs = mask_generator.predict(target, prev, md, row.text, row.dt_s)
+        ious["predicted_0.5"].append(iou(probs > 0.5, mt))
+        ious["paint_rule"].append(iou(choose_mask(probs, None, PaintConfig()), mt))
+        ious["all_ones"].append(iou(np.ones_like(mt), mt))
+        ious["md"].append(iou(md, mt))
+    copy_d = np.array(copy_d)
+    out = {"val_pairs": len(val), "renderer_D_copy_current": float(copy_d.mean())}
+    for name, values in gen.items():
+        v = np.array(values)
+        out[f"renderer_D_{name}"] = float(v.mean())
+        out[f"renderer_win_rate_{name}"] = float((v < copy_d).mean())
+    out.update({f"mask_iou_{k}": float(np.mean(v)) for k, v in ious.items()})
+    return out
 
 
 def main() -> None:

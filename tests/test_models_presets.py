@@ -68,3 +68,19 @@ def test_presets_resolve_and_reject_unknown(tmp_path: Path):
         get_preset("huge")
     with pytest.raises(FileNotFoundError, match="not a saved renderer"):
         load_renderer(tmp_path)
+
+
+def test_epsilon_parametrisation_trains_on_noise_and_samples(tmp_path: Path):
+    from training.models.presets import build_tiny_base
+    from training.train.renderer import _regression_target
+
+    build_tiny_base(tmp_path / "eps", prediction_type="epsilon")
+    rend = load_renderer(tiny_preset(tmp_path / "eps"))
+    assert rend.scheduler.config.prediction_type == "epsilon"  # the paper's Eq. 1
+    z0, noise, s = torch.randn(2, 48, 4, 4), torch.randn(2, 48, 4, 4), torch.tensor([10, 900])
+    assert torch.equal(_regression_target(rend.scheduler, z0, noise, s), noise)
+    sample_sched = rend.scheduler.__class__.from_config(rend.scheduler.config, prediction_type="sample")
+    assert torch.equal(_regression_target(sample_sched, z0, noise, s), z0)
+    target, current, md = _images(2)
+    out = rend.generate(current, target, "sky", md, 20.0, num_steps=2, generator=torch.Generator().manual_seed(0))
+    assert out.shape == (64, 64, 3)

@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 import torch
 from diffusers import DDPMScheduler, EulerAncestralDiscreteScheduler, UNet2DConditionModel
+from diffusers.models.attention_processor import AttnProcessor2_0
 from torch import nn
 from transformers import CLIPTextModel, CLIPTokenizer, CLIPVisionModelWithProjection
 
@@ -46,6 +47,14 @@ class Guidance:
     mask: float = 5.0
     time: float = 5.0
     clip: float = 2.0
+    # ablations: conditions fed their dropped (zero) value in every branch, with no guidance term
+    removed: frozenset[str] = frozenset()
+    reference: bool = True  # False: g_u's self-attention ignores the ReferenceNet tokens
+
+    def __post_init__(self) -> None:
+        unknown = set(self.removed) - set(CONDITIONS)
+        if unknown:
+            raise ValueError(f"unknown condition(s) {sorted(unknown)} to remove; choose from {list(CONDITIONS)}")
 
 
 class RendererCore(nn.Module):
@@ -261,9 +270,10 @@ class Renderer:
         clip_prev, clip_target = self.clip(prev), self.clip(target)
         # branch 0 keeps every condition; one branch per condition with s != 1 drops it
         scales = {"text": guidance.text, "clip": guidance.clip, "time": guidance.time, "mask": guidance.mask}
-        dropped = [name for name in CONDITIONS if scales[name] != 1.0]
+        removed = set(guidance.removed)
+        dropped = [name for name in CONDITIONS if scales[name] != 1.0 and name not in removed]
         n = 1 + len(dropped)
-        keep = {name: torch.ones(n, device=dev) for name in CONDITIONS}
+        keep = {name: torch.full((n,), 0.0 if name in removed else 1.0, device=dev) for name in CONDITIONS}
         for b, name in enumerate(dropped, start=1):
             keep[name][b] = 0.0
         tokens = core.condition_tokens(
@@ -276,21 +286,32 @@ class Renderer:
         masks = mask_t.expand(n, -1, -1, -1) * keep["mask"].view(-1, 1, 1, 1)
         prevs = prev.expand(n, -1, -1, -1)
         target_latents = self.encode(target)
-        scheduler = EulerAncestralDiscreteScheduler.from_config(self.scheduler.config)
+        # Euler-ancestral steps on ε; a z_0-predicting model (tiny preset) is converted: ε = (x − ẑ_0) / σ
+        predicts_sample = self.scheduler.config.prediction_type == "sample"
+        scheduler = EulerAncestralDiscreteScheduler.from_config(self.scheduler.config, prediction_type="epsilon")
         scheduler.set_timesteps(num_steps, device=dev)
         shape = target_latents.shape
         latents = torch.randn(shape, generator=generator, device="cpu").to(dev) * scheduler.init_noise_sigma
-        core.write_reference(target_latents, clip_target)  # one reference pass serves every step and branch
+        saved = None
+        if guidance.reference:
+            core.write_reference(target_latents, clip_target)  # one reference pass serves every step and branch
+        else:  # plain self-attention in g_u while this call runs
+            saved = core.unet.attn_processors
+            core.unet.set_attn_processor(AttnProcessor2_0())
         try:
-            for t in scheduler.timesteps:
+            for i, t in enumerate(scheduler.timesteps):
                 x = scheduler.scale_model_input(latents, t).expand(n, -1, -1, -1)
-                eps = core.denoise(x, t.expand(n).to(dev), prevs, masks, tokens).float()
-                guided = eps[:1].clone()
+                pred = core.denoise(x, t.expand(n).to(dev), prevs, masks, tokens).float()
+                guided = pred[:1].clone()
                 for b, name in enumerate(dropped, start=1):
-                    guided += (scales[name] - 1.0) * (eps[:1] - eps[b : b + 1])
+                    guided += (scales[name] - 1.0) * (pred[:1] - pred[b : b + 1])
+                if predicts_sample:
+                    guided = (latents - guided) / scheduler.sigmas[i]
                 latents = scheduler.step(guided, t, latents, generator=generator).prev_sample
         finally:
             core.bank.clear()
+            if saved is not None:
+                core.unet.set_attn_processor(saved)
         return tensor_to_images(decode_latents(self.codec, latents))[0]
 
 

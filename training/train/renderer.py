@@ -17,6 +17,19 @@ from .loop import LogFn, TrainResult, run_training
 DROP_P = 0.1  # App. A.3: each conditional signal dropped 10 % of the time
 
 
+def _regression_target(sched, z0: torch.Tensor, noise: torch.Tensor, s: torch.Tensor) -> torch.Tensor:
+    """What g_u regresses: ε (Eq. 1, the paper and SD-1.5's scheduler), or z_0 / v when the preset's scheduler
+    is configured for those parametrisations (the tiny preset predicts z_0; see ``training.models.presets``)."""
+    kind = sched.config.prediction_type
+    if kind == "epsilon":
+        return noise
+    if kind == "sample":
+        return z0
+    if kind == "v_prediction":
+        return sched.get_velocity(z0, noise, s)
+    raise ValueError(f"scheduler prediction_type {kind!r} is not supported; use epsilon, sample or v_prediction")
+
+
 def train_renderer(
     manifest: pd.DataFrame,
     preset: Preset | str | Path,
@@ -72,7 +85,7 @@ def train_renderer(
         noisy = sched.add_noise(z0, noise, s)
         keep = {c: (torch.rand(n, generator=generator) >= drop_p).float().to(device) for c in CONDITIONS}
         eps = model(noisy, s, zt, prev, b["mt"].to(device), text, clips[:, 0], clips[:, 1], b["dt_s"].to(device), keep)
-        return F.mse_loss(eps.float(), noise)
+        return F.mse_loss(eps.float(), _regression_target(sched, z0, noise, s))
 
     def save(core, folder):
         rend.core = core
