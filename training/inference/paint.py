@@ -20,9 +20,10 @@ import torch
 
 from training.data.difference import DistanceBackend, binarize, iou, mean_distance
 from training.models.mask_generator import MaskGenerator
-from training.models.renderer import Guidance, Renderer
+from training.models.renderer import CONDITIONS, Guidance, Renderer
 
 TextFn = Callable[[np.ndarray, np.ndarray], str]
+ABLATABLE = (*CONDITIONS, "reference")
 
 
 @dataclass(frozen=True)
@@ -41,10 +42,25 @@ class PaintConfig:
     max_mask_iou: float = 0.8
     dilate_px: int = 3  # at the renderer's resolution
     seed: int = 0
+    # ablations (evaluation.methods): "text" (no g_text, zero text condition), "mask" (no g_mask, zero mask
+    # condition), "time" / "clip" (zero Δt / predicted-CLIP token), "reference" (no ReferenceNet attention)
+    ablate: frozenset[str] = frozenset()
+
+    def __post_init__(self) -> None:
+        unknown = set(self.ablate) - set(ABLATABLE)
+        if unknown:
+            raise ValueError(f"unknown ablation(s) {sorted(unknown)}; choose from {list(ABLATABLE)}")
 
     @property
     def guidance(self) -> Guidance:
-        return Guidance(self.guidance_text, self.guidance_mask, self.guidance_time, self.guidance_clip)
+        return Guidance(
+            self.guidance_text,
+            self.guidance_mask,
+            self.guidance_time,
+            self.guidance_clip,
+            removed=frozenset(a for a in self.ablate if a in CONDITIONS),
+            reference="reference" not in self.ablate,
+        )
 
 
 @dataclass
@@ -100,6 +116,7 @@ def paint(
     target = cv2.resize(target_rgb, (r, r), interpolation=cv2.INTER_AREA)
     canvas = np.full_like(target, 255)
     generator = torch.Generator().manual_seed(config.seed)
+    guidance = config.guidance
     result = PaintResult(target=target)
     previous_mask: np.ndarray | None = None
     small_changes = 0
@@ -109,12 +126,15 @@ def paint(
         if mean_distance(d_map) < config.stop_distance:
             result.stop_reason = "close to target"
             return result
-        text = text_fn(canvas, target)
-        md = binarize(d_map, distance.threshold)
-        probs = mask_generator.predict(target, canvas, md, text, config.dt_s)
-        mask = choose_mask(probs, previous_mask, config)
+        text = "" if "text" in config.ablate else text_fn(canvas, target)
+        if "mask" in config.ablate:
+            mask = np.ones(canvas.shape[:2], bool)  # no region chosen; the renderer gets its dropped mask
+        else:
+            md = binarize(d_map, distance.threshold)
+            probs = mask_generator.predict(target, canvas, md, text, config.dt_s)
+            mask = choose_mask(probs, previous_mask, config)
         image = renderer.generate(
-            canvas, target, text, mask, config.dt_s, config.num_inference_steps, config.guidance, generator
+            canvas, target, text, mask, config.dt_s, config.num_inference_steps, guidance, generator
         )
         change = mean_distance(_distance_map(distance, image, canvas))
         step = PaintStep(

@@ -1,0 +1,465 @@
+"""The benchmark: every method on every validation painting, scored, compared, and tracked in MLflow.
+
+Layout under ``out_dir``::
+
+    <method>/<painting>/001.png … (Î_1 … Î_K), <method>/<painting>.mp4, <method>/plots/*.png,
+    <method>/scores.csv (per painting), comparison.csv, comparison.md
+
+MLflow (when a tracker is given): one parent run per benchmark holding the comparison table, one child run
+per method (tag ``mlflow.parentRunId``, same experiment, so the compare view lines the methods up) with
+params (method, Δt, ablations, distance and FID backends, dataset and model versions), the aggregated
+metrics (a missing FID is never logged as a number: ``fid_unavailable_reason`` says why) and artifacts:
+the video and distance-curve plot of every painting, the slope histogram of the distance curves
+(supplement Fig. 1b) and, for our methods, the time map of every painting (Fig. 10).
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from collections.abc import Sequence as Seq
+from dataclasses import dataclass, field
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from evaluation.baselines import DEFAULT_DT_S
+from evaluation.methods import Method
+from evaluation.metrics.distance import mean_distances, step_masks
+from evaluation.metrics.fid import FID_WEIGHTS_URL, load_fid_or_reason
+from evaluation.metrics.score import LOWER_IS_BETTER, METRICS, aggregate, json_ready, score_sequence
+from evaluation.reconstruct import Models, ReconstructConfig, Reconstruction, reconstruct
+from evaluation.sequences import DEFAULT_LONG_SIDE, Sequence, load_ground_truth
+from training.data.difference import DistanceBackend
+from training.data.images import read_rgb, write_image
+from training.data.storage import atomic_path
+from training.plots import curves_png, histogram_png
+from training.tracking import TrackedRun, Tracker
+
+EXPERIMENT = "inverse-painting/benchmark"
+CURVE_METRICS = ("lpips", "iou", "ddc", "dts")  # the four the targets compare (FID needs weights)
+LABELS = {
+    "lpips": "LPIPS",
+    "iou": "IoU",
+    "ddc": "DDC",
+    "dts": "DTS (min)",
+    "fid": "FID",
+}  # the four the targets compare (FID needs weights)
+Progress = Callable[[str], None]
+ReconstructFn = Callable[..., Reconstruction]
+
+
+# ------------------------------------------------------------------------------------------ inputs
+def sequences_from_manifest(
+    manifest: pd.DataFrame, split: str = "val", painting_col: str = "painting"
+) -> list[Sequence]:
+    """Ground-truth sequences of a training manifest's paintings: the first pair's I_{t-1} at 0, then every
+    I_t at the running sum of the pairs' Δt (rows in manifest order, or ``pair_index`` order when present)."""
+    rows = manifest[manifest["split"] == split]
+    if rows.empty:
+        raise ValueError(f"the manifest has no {split!r} rows; build the dataset with held-out paintings")
+    out = []
+    for name, pairs in rows.groupby(painting_col, sort=True):
+        if "pair_index" in pairs.columns:
+            pairs = pairs.sort_values("pair_index")
+        frames = [read_rgb(pairs["prev_path"].iloc[0])] + [read_rgb(p) for p in pairs["next_path"]]
+        times = [0.0, *np.cumsum(pairs["dt_s"].astype(float)).tolist()]
+        out.append(Sequence(str(name), frames, times, implied_start=True))
+    return out
+
+
+def validation_sequences(
+    data_root: Path | str, manifest: pd.DataFrame | None = None, long_side: int | None = DEFAULT_LONG_SIDE
+) -> list[Sequence]:
+    """The validation paintings of a pipeline data root: ``keyframes/<video>/`` of the held-out videos of
+    ``manifest`` (default: the latest ``training_dataset`` manifest, ``training_dataset/latest.json``)."""
+    import json
+
+    root = Path(data_root)
+    if manifest is None:
+        latest = root / "training_dataset" / "latest.json"
+        if not latest.is_file():
+            raise FileNotFoundError(f"{latest} missing; materialize training_dataset first (or pass the manifest)")
+        manifest = pd.read_parquet(json.loads(latest.read_text())["manifest"])
+    videos = sorted(manifest.loc[manifest["split"] == "val", "video_id"].unique())
+    if not videos:
+        raise ValueError(f"{root}: the training dataset holds out no painting; raise its val_fraction")
+    return [load_ground_truth(root / "keyframes" / v, long_side=long_side) for v in videos]
+
+
+# ------------------------------------------------------------------------------------------ files
+def write_frames(frames: Seq[np.ndarray], folder: Path) -> list[Path]:
+    """Î_1 … Î_K as 001.png … under ``folder`` (each written atomically)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    paths = []
+    for k, frame in enumerate(frames, start=1):
+        path = folder / f"{k:03d}.png"
+        with atomic_path(path) as tmp:
+            write_image(tmp, frame)
+        paths.append(path)
+    return paths
+
+
+def write_video(frames: Seq[np.ndarray], path: Path, fps: int = 2, min_long_side: int = 256) -> Path:
+    """H.264 MP4 of the frames (enlarged to ``min_long_side`` with nearest pixels; even sides for yuv420p)."""
+    import av
+    import cv2
+
+    h, w = frames[0].shape[:2]
+    scale = max(1, int(np.ceil(min_long_side / max(h, w))))
+    size = (w * scale + (w * scale) % 2, h * scale + (h * scale) % 2)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp, av.open(str(tmp), mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=Fraction(fps, 1))
+        stream.width, stream.height = size
+        stream.pix_fmt = "yuv420p"
+        for frame in frames:
+            big = cv2.resize(frame, size, interpolation=cv2.INTER_NEAREST)
+            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(big), format="rgb24")):
+                container.mux(packet)
+        for packet in stream.encode():
+            container.mux(packet)
+    return path
+
+
+# ------------------------------------------------------------------------------------------ analyses
+def distance_curve(seq: Sequence, target: np.ndarray, distance: DistanceBackend) -> tuple[np.ndarray, np.ndarray]:
+    """(t in minutes, D̄(target, frame)) at the sequence's frames."""
+    d = mean_distances(distance, [(target, f) for f in seq.frames])
+    return np.asarray(seq.times_s, np.float64) / 60.0, d
+
+
+def curve_slopes(minutes: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """Slopes of a distance curve between consecutive frames, per minute (supplement Fig. 1b)."""
+    return np.diff(values) / np.diff(minutes)
+
+
+def time_map(seq: Sequence, distance: DistanceBackend) -> np.ndarray:
+    """Per pixel, the step k at which it was last changed by more than α (D(Î_k, Î_{k-1}) > α); 0 = never."""
+    masks = step_masks(distance, seq.frames)
+    out = np.zeros(seq.frames[0].shape[:2], np.int32)
+    for k, mask in enumerate(masks, start=1):
+        out[mask] = k
+    return out
+
+
+def time_map_png(steps: np.ndarray, n_steps: int, dt_s: float, path: Path, title: str) -> Path:
+    """Fig. 10: the time map as a colour image (early blue -> late red; never changed black), with a colour bar."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    cmap = matplotlib.colormaps["turbo"].with_extremes(under="black")
+    fig, ax = plt.subplots(figsize=(4.5, 3.6))
+    image = ax.imshow(
+        np.where(steps > 0, steps * dt_s / 60.0, -1.0), cmap=cmap, vmin=dt_s / 60.0 * 0.999, vmax=n_steps * dt_s / 60.0
+    )
+    ax.set_axis_off()
+    ax.set_title(title, fontsize=9)
+    fig.colorbar(image, ax=ax, label="last changed at (min)", extend="min")
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
+    plt.close(fig)
+    return path
+
+
+# ------------------------------------------------------------------------------------------ result
+@dataclass
+class BenchmarkResult:
+    table: pd.DataFrame  # one row per method: method, kind, dt_s, ablate, metrics, paintings, seconds
+    per_painting: pd.DataFrame  # one row per (method, painting)
+    out_dir: Path
+    csv_path: Path
+    markdown_path: Path
+    markdown: str
+    parent_run_id: str | None = None
+    child_run_ids: dict[str, str] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def wins_over_baselines(self, method: str = "ours", metrics: Seq[str] = CURVE_METRICS) -> dict[str, bool]:
+        """Per metric: does ``method`` beat every baseline (strictly, in the metric's direction)?"""
+        table = self.table.set_index("method")
+        base = table[table["kind"] == "baseline"]
+        if base.empty:
+            raise ValueError("no baseline in the benchmark to compare with")
+        out = {}
+        for m in metrics:
+            ours, others = table.loc[method, m], base[m].astype(float)
+            if pd.isna(ours) or others.isna().any():
+                continue
+            out[m] = bool((ours < others).all() if LOWER_IS_BETTER[m] else (ours > others).all())
+        return out
+
+
+def _fmt(value: Any) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return "n/a"
+    return f"{value:.4g}" if isinstance(value, float) else str(value)
+
+
+def comparison_markdown(table: pd.DataFrame, distance: DistanceBackend, fid_note: str) -> str:
+    """Methods as rows, metrics as columns (arrow = better direction, best in bold), backends in a footer."""
+    cols = list(METRICS)
+    header = ["method", "Δt (s)", *[f"{LABELS[m]} {'↓' if LOWER_IS_BETTER[m] else '↑'}" for m in cols]]
+    best = {}
+    for m in cols:
+        values = table[m].astype(float)
+        if values.notna().any():
+            best[m] = values.min() if LOWER_IS_BETTER[m] else values.max()
+    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    for row in table.itertuples(index=False):
+        cells = [row.method, f"{row.dt_s:g}"]
+        for m in cols:
+            v = getattr(row, m)
+            text = _fmt(None if pd.isna(v) else float(v))
+            cells.append(f"**{text}**" if m in best and not pd.isna(v) and float(v) == best[m] else text)
+        lines.append("| " + " | ".join(cells) + " |")
+    paintings = int(table["paintings"].max()) if len(table) else 0
+    lines += [
+        "",
+        f"Mean over {paintings} painting(s); FID over the pooled frames. Perceptual distance D: {distance.name} "
+        f"(mask threshold α = {distance.threshold:g}). FID: {fid_note}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+# ------------------------------------------------------------------------------------------ the run
+def _log_metrics(run: TrackedRun, summary: dict[str, Any]) -> None:
+    numbers = {m: summary[m] for m in METRICS if summary.get(m) is not None}
+    numbers.update(paintings=summary["paintings"], seconds=summary["seconds"])
+    run.log_metrics(numbers)
+    if summary.get("fid") is None:
+        run.set_tags({"fid_unavailable_reason": summary.get("fid_reason") or "unknown"})
+
+
+def run_benchmark(
+    paintings: list[Sequence],
+    methods: list[Method],
+    models: Models | None,
+    distance: DistanceBackend,
+    out_dir: Path | str,
+    tracker: Tracker | None = None,
+    experiment: str = EXPERIMENT,
+    params: dict[str, Any] | None = None,
+    fid_weights: str | Path | None = FID_WEIGHTS_URL,
+    config: ReconstructConfig | None = None,
+    seed: int = 0,
+    progress: Progress | None = None,
+    run_name: str = "benchmark",
+    tags: dict[str, Any] | None = None,
+    reconstruct_fn: ReconstructFn = reconstruct,
+) -> BenchmarkResult:
+    """Reconstruct, score and compare every method on every painting; see the module docstring.
+
+    ``params``: dataset and model versions (logged on every run); ``fid_weights``: pytorch-fid Inception
+    checkpoint (path or URL read from the torch hub cache; None disables FID); ``reconstruct_fn`` has the
+    signature of :func:`evaluation.reconstruct.reconstruct` (tests inject fakes).
+    """
+    started = time.perf_counter()
+    config = config or ReconstructConfig()
+    if not paintings:
+        raise ValueError("no validation painting to benchmark; the dataset must hold out at least one painting")
+    if not methods:
+        raise ValueError("no method to benchmark")
+    for what, names in (("painting", [p.name for p in paintings]), ("method", [m.name for m in methods])):
+        if len(set(names)) != len(names):
+            raise ValueError(f"duplicate {what} names {names}: every {what} needs its own folder and run")
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    say = progress or (lambda message: None)
+    fid, fid_reason = load_fid_or_reason(fid_weights)
+    fid_note = fid.name if fid is not None else f"unavailable ({fid_reason})"
+    common = {
+        "distance_backend": distance.name,
+        "mask_threshold": distance.threshold,
+        "fid_backend": fid.name if fid is not None else "none",
+        "paintings": ",".join(p.name for p in paintings),
+        "num_inference_steps": config.num_inference_steps,
+        "max_steps": config.max_steps,
+        "step_margin": config.step_margin,
+        "seed": seed,
+        **(params or {}),
+    }
+    if models is not None:
+        common.update({f"model.{k}": v for k, v in models.versions.items()})
+    parent = tracker.start_run(experiment, run_name, tags) if tracker is not None else None
+    children: dict[str, str] = {}
+    rows: list[dict[str, Any]] = []
+    per_painting: list[dict[str, Any]] = []
+    try:
+        if parent is not None:
+            parent.log_params({**common, "methods": ",".join(m.name for m in methods)})
+        real_curves = {gt.name: distance_curve(gt, gt.target, distance) for gt in paintings}
+        for method in methods:
+            summary = _run_method(
+                method, paintings, models, distance, out, config, seed, fid, fid_reason, real_curves, say,
+                reconstruct_fn, per_painting,
+            )  # fmt: skip
+            rows.append(summary)
+            if tracker is not None and parent is not None:
+                children[method.name] = _track_method(tracker, experiment, parent, method, summary, common, tags)
+        table = pd.DataFrame(rows)[
+            ["method", "kind", "dt_s", "ablate", *METRICS, "paintings", "n_generated", "seconds", "fid_reason"]
+        ]
+        csv_path = out / "comparison.csv"
+        with atomic_path(csv_path) as tmp:
+            table.to_csv(tmp, index=False)
+        markdown = comparison_markdown(table, distance, fid_note)
+        md_path = out / "comparison.md"
+        with atomic_path(md_path) as tmp:
+            Path(tmp).write_text(markdown)
+        scores = pd.DataFrame(per_painting)
+        if parent is not None:
+            parent.log_artifact(csv_path)
+            parent.log_artifact(md_path)
+            parent.log_metrics({f"{r['method']}.{m}": r[m] for r in rows for m in METRICS if r.get(m) is not None})
+            parent.set_tags({"child_runs": len(children), "benchmark": "parent"})
+    except BaseException:
+        if parent is not None:
+            parent.end("FAILED")
+        raise
+    if parent is not None:
+        parent.end("FINISHED")
+    return BenchmarkResult(
+        table,
+        scores,
+        out,
+        csv_path,
+        md_path,
+        markdown,
+        parent.run_id if parent is not None else None,
+        children,
+        time.perf_counter() - started,
+    )
+
+
+def _run_method(
+    method: Method,
+    paintings: list[Sequence],
+    models: Models | None,
+    distance: DistanceBackend,
+    out: Path,
+    config: ReconstructConfig,
+    seed: int,
+    fid: Any,
+    fid_reason: str | None,
+    real_curves: dict[str, tuple[np.ndarray, np.ndarray]],
+    say: Progress,
+    reconstruct_fn: ReconstructFn,
+    per_painting: list[dict[str, Any]],
+) -> dict[str, Any]:
+    """Reconstruct and score one method on every painting; write its frames, videos and plots."""
+    folder = out / method.name
+    plots = folder / "plots"
+    scores: list[dict[str, Any]] = []
+    slopes_real, slopes_gen = [], []
+    artifacts: list[tuple[Path, str]] = []
+    started = time.perf_counter()
+    for gt in paintings:
+        t0 = time.perf_counter()
+        rec = reconstruct_fn(method, gt, models, distance, seed=seed, config=config)
+        seq = rec.sequence
+        if seq.size != gt.size:
+            raise RuntimeError(f"{method.name} on {gt.name}: frames are {seq.size}, the ground truth {gt.size}")
+        write_frames(seq.recorded(), folder / gt.name)
+        artifacts.append((write_video(seq.frames, folder / f"{gt.name}.mp4"), "videos"))
+        s = score_sequence(gt, seq, distance, method.dt_s, fid, fid_reason)
+        scores.append(s)
+        row = json_ready(s)
+        row.update(seconds=round(time.perf_counter() - t0, 3), stop_reason=rec.stop_reason, steps=len(seq.frames) - 1)
+        if rec.texts:
+            row["texts"] = " | ".join(rec.texts)
+        per_painting.append(row)
+        real_t, real_c = real_curves[gt.name]
+        gen_t, gen_c = distance_curve(seq, gt.target, distance)
+        slopes_real.append(curve_slopes(real_t, real_c))
+        slopes_gen.append(curve_slopes(gen_t, gen_c))
+        artifacts.append(
+            (
+                curves_png(
+                    {"real": (real_t, real_c), method.name: (gen_t, gen_c)},
+                    plots / f"distance_curve_{gt.name}.png",
+                    "time (min)",
+                    f"D̄(target, frame) [{distance.name}]",
+                    f"{gt.name}: distance to the target",
+                ),
+                "plots",
+            )
+        )
+        if method.kind == "ours":
+            artifacts.append(
+                (
+                    time_map_png(
+                        time_map(seq, distance),
+                        len(seq.frames) - 1,
+                        method.dt_s,
+                        plots / f"time_map_{gt.name}.png",
+                        f"{method.name} on {gt.name}: when each pixel was last changed",
+                    ),
+                    "time_maps",
+                )
+            )
+        say(f"{method.name} / {gt.name}: {len(seq.frames) - 1} steps, {row['seconds']:.1f} s, "
+            f"LPIPS {row['lpips']:.3f} IoU {row['iou']:.3f} DDC {row['ddc']:.2f} DTS {row['dts']:.2f}")  # fmt: skip
+    artifacts.append(
+        (
+            histogram_png(
+                {"real": np.concatenate(slopes_real), method.name: np.concatenate(slopes_gen)},
+                plots / "slope_histogram.png",
+                "slope of D̄(target, frame) between consecutive frames (per min)",
+                f"{method.name}: distance-curve slopes",
+            ),
+            "plots",
+        )
+    )
+    pd.DataFrame([r for r in per_painting if r["method"] == method.name]).to_csv(folder / "scores.csv", index=False)
+    artifacts.append((folder / "scores.csv", ""))
+    summary = aggregate(scores)
+    summary.update(
+        method=method.name,
+        kind=method.kind,
+        dt_s=method.dt_s,
+        ablate=",".join(sorted(method.ablate)),
+        seconds=round(time.perf_counter() - started, 3),
+        artifacts=artifacts,
+    )
+    return summary
+
+
+def _track_method(
+    tracker: Tracker,
+    experiment: str,
+    parent: TrackedRun,
+    method: Method,
+    summary: dict[str, Any],
+    common: dict[str, Any],
+    tags: dict[str, Any] | None,
+) -> str:
+    child_tags = {**(tags or {}), "mlflow.parentRunId": parent.run_id, "method": method.name, "kind": method.kind}
+    with tracker.start_run(experiment, method.name, child_tags) as child:
+        child.log_params({**common, **method.params()})
+        _log_metrics(child, summary)
+        for path, artifact_dir in summary["artifacts"]:
+            child.log_artifact(path, artifact_dir or None)
+        return child.run_id
+
+
+__all__ = [
+    "DEFAULT_DT_S",
+    "EXPERIMENT",
+    "BenchmarkResult",
+    "comparison_markdown",
+    "curve_slopes",
+    "distance_curve",
+    "run_benchmark",
+    "sequences_from_manifest",
+    "time_map",
+    "time_map_png",
+    "validation_sequences",
+    "write_video",
+]
