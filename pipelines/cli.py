@@ -60,6 +60,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
         count=args.count,
         seed=args.seed,
         config=_studio_config(args),
+        train_steps=args.train_steps,
     )
     print(summary.render())
     return 1 if summary.failures else 0
@@ -105,6 +106,7 @@ def cmd_import_official(args: argparse.Namespace) -> int:
 
 def build_parser() -> argparse.ArgumentParser:
     from evaluation.cli import add_benchmark_parser
+    from training.inference.cli import add_paint_parser
     from training.labels.cli import add_labels_parser
 
     parser = argparse.ArgumentParser(prog="inverse-painting", description=__doc__)
@@ -118,6 +120,9 @@ def build_parser() -> argparse.ArgumentParser:
     demo = commands.add_parser("demo", help="synthetic videos -> every asset, offline on a CPU")
     _chain_args(demo)
     _studio_args(demo, count=6)
+    demo.add_argument(
+        "--train-steps", type=int, default=None, help="cap every model's training steps (default: time budgets)"
+    )
     demo.set_defaults(func=cmd_demo)
 
     curate = commands.add_parser("curate", help="register video files as partitions and run their per-video chain")
@@ -138,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_labels_parser(commands)
     add_benchmark_parser(commands)
+    add_paint_parser(commands)
     return parser
 
 

@@ -8,7 +8,7 @@ import dagster as dg
 from tqdm import tqdm
 
 from pipelines.errors import root_cause
-from pipelines.jobs import process_videos_job
+from pipelines.jobs import process_videos_job, train_models_job
 from pipelines.partitions import videos_partitions
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -54,12 +54,31 @@ def run_per_video_chain(
             tags=tags or {},
             asset_selection=[dg.AssetKey(name) for name in assets] if assets else None,
         )
-        for event in result.get_asset_materialization_events():
-            materialization = event.materialization
-            path = materialization.metadata.get("path")
-            report.outputs[materialization.asset_key.to_user_string()].append(
-                (video_id, str(path.value) if path else "")
-            )
-        for failure in result.get_step_failure_events():
-            report.failures[f"{video_id}/{failure.step_key}"] = root_cause(failure.step_failure_data.error)
+        _record(result, report, video_id)
+    return report
+
+
+def _record(result: dg.ExecuteInProcessResult, report: ChainReport, label: str) -> None:
+    """Add a run's materializations (with their `path` metadata) and step failures to ``report``."""
+    for event in result.get_asset_materialization_events():
+        materialization = event.materialization
+        path = materialization.metadata.get("path")
+        report.outputs[materialization.asset_key.to_user_string()].append((label, str(path.value) if path else ""))
+    for failure in result.get_step_failure_events():
+        report.failures[f"{label}/{failure.step_key}"] = root_cause(failure.step_failure_data.error)
+
+
+def run_training(
+    defs: dg.Definitions, instance: dg.DagsterInstance, run_config: dict[str, Any], launched_by: str = "demo"
+) -> ChainReport:
+    """The `train_models` job in-process (dataset, then the three models); failures collected, not raised."""
+    job = defs.resolve_job_def(train_models_job.name)
+    result = job.execute_in_process(
+        instance=instance,
+        raise_on_error=False,
+        run_config={**QUIET_LOGS, **run_config},
+        tags={"inverse-painting/launched-by": launched_by},
+    )
+    report = ChainReport()
+    _record(result, report, "training")
     return report

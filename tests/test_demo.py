@@ -15,7 +15,7 @@ from mlflow import MlflowClient
 def test_demo_runs_end_to_end_and_prints_how_to_browse(tmp_path: Path):
     data_root, home = tmp_path / "data", tmp_path / "dagster_home"
     args = ["--data-root", str(data_root), "--dagster-home", str(home), "--count", "2", "--duration", "20"]
-    args += ["--size", "320x240", "--fps", "10"]
+    args += ["--size", "320x240", "--fps", "10", "--train-steps", "2"]
     env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "INVERSE_PAINTING_DATA_ROOT")}
     done = subprocess.run(
         [sys.executable, "-m", "pipelines.cli", "demo", *args], env=env, capture_output=True, text=True, timeout=600
@@ -24,8 +24,10 @@ def test_demo_runs_end_to_end_and_prints_how_to_browse(tmp_path: Path):
 
     videos = sorted(p.name for p in (data_root / "videos").glob("*.mp4"))
     assert len(videos) == 2
-    for asset in ("source_video", "canvas_frames", "keyframes", "difference_masks"):
+    for asset in ("source_video", "canvas_frames", "keyframes", "difference_masks", "instruction_labels"):
         assert f"{asset}: 2 partitions materialized" in done.stdout
+    for asset in ("training_dataset", "text_generator", "mask_generator", "renderer"):
+        assert f"{asset}: materialized" in done.stdout
     assert "dagster dev" in done.stdout and f"DAGSTER_HOME={home.resolve()}" in done.stdout
     assert f"mlflow ui --backend-store-uri sqlite:///{data_root.resolve() / 'mlflow.db'}" in done.stdout
 
@@ -44,6 +46,8 @@ def test_demo_runs_end_to_end_and_prints_how_to_browse(tmp_path: Path):
     client = MlflowClient(tracking_uri=f"sqlite:///{data_root.resolve() / 'mlflow.db'}")
     runs = client.search_runs([client.get_experiment_by_name("inverse-painting/ingest").experiment_id])
     assert len(runs) == 2 and all(run.info.status == "FINISHED" for run in runs)
+    for model in ("text-generator", "mask-generator", "renderer"):
+        assert client.search_model_versions(f"name = '{model}'"), model
 
 
 def test_demo_reports_a_bad_video_and_processes_the_others(tmp_path: Path, monkeypatch):
@@ -56,7 +60,7 @@ def test_demo_reports_a_bad_video_and_processes_the_others(tmp_path: Path, monke
     data_root = tmp_path / "data"
     generate_video(data_root / "videos", "fine", seed=160, config=StudioConfig(duration_s=20, size=(320, 240), fps=10))
     (data_root / "videos" / "broken.mp4").write_bytes(b"\x00" * 1000)
-    summary = run_demo(data_root=data_root, dagster_home=tmp_path / "home", count=1)
+    summary = run_demo(data_root=data_root, dagster_home=tmp_path / "home", count=1, train_steps=1)
 
     assert summary.generated == []  # videos were present: nothing generated
     assert [video for video, _ in summary.outputs["source_video"]] == ["fine"]

@@ -112,3 +112,28 @@ def test_schedule_launches_only_when_the_dataset_changed(trained, tmp_path: Path
     assert isinstance(
         retrain_schedule(dg.build_schedule_context(instance=instance, resources=resources)), dg.SkipReason
     )
+
+
+def test_paint_command_uses_the_registered_models_and_writes_frames_video_and_strip(trained, tmp_path: Path):
+    import av
+    import cv2
+    import numpy as np
+
+    from pipelines.cli import main
+
+    target = np.full((48, 80, 3), 255, np.uint8)
+    target[:24] = (40, 90, 200)
+    target[24:] = (60, 140, 60)
+    image = tmp_path / "painting.png"
+    cv2.imwrite(str(image), cv2.cvtColor(target, cv2.COLOR_RGB2BGR))
+    out = tmp_path / "out"
+    quick = ["--steps", "2", "--max-updates", "2", "--distance", "colour-structure"]
+    code = main(["paint", str(image), "--out", str(out), "--data-root", str(trained["root"]), *quick])
+    assert code == 0
+    frames = sorted(out.glob("*.png"))
+    assert 2 <= len(frames) <= 3 and frames[0].name == "000.png"
+    assert (cv2.imread(str(frames[0])) == 255).all() and cv2.imread(str(frames[-1])).shape == (48, 80, 3)
+    with av.open(str(out / "process.mp4")) as video:
+        assert sum(1 for _ in video.decode(video=0)) >= len(frames)
+    assert (out / "steps.jpg").is_file()
+    assert main(["paint", str(image), "--out", str(out), "--renderer", str(tmp_path / "nowhere")]) == 2

@@ -1,0 +1,36 @@
+"""Writing a sequence of RGB frames as an H.264 MP4 (generated painting processes), atomically."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from fractions import Fraction
+from pathlib import Path
+
+import av
+import cv2
+import numpy as np
+
+from training.data.storage import atomic_path
+
+
+def write_mp4(frames: Sequence[np.ndarray], path: Path, fps: float = 2.0, hold_last_s: float = 1.0) -> Path:
+    """Frames (uint8 RGB, any one size) as an MP4 at ``fps``; the last frame is held ``hold_last_s`` seconds.
+
+    Sizes are rounded down to even numbers (yuv420p needs them); frames of another size are resized.
+    """
+    if not frames:
+        raise ValueError(f"{path}: no frames to write")
+    height, width = (max(2, v - v % 2) for v in frames[0].shape[:2])
+    held = [*frames, *([frames[-1]] * round(hold_last_s * fps))]
+    with atomic_path(path) as tmp, av.open(str(tmp), mode="w", format="mp4") as container:
+        stream = container.add_stream("libx264", rate=Fraction(fps).limit_denominator(1000))
+        stream.width, stream.height, stream.pix_fmt = width, height, "yuv420p"
+        stream.options = {"crf": "20", "preset": "veryfast"}
+        for index, image in enumerate(held):
+            if image.shape[:2] != (height, width):
+                image = cv2.resize(image, (width, height), interpolation=cv2.INTER_AREA)
+            frame = av.VideoFrame.from_ndarray(np.ascontiguousarray(image), format="rgb24")
+            frame.pts = index
+            container.mux(stream.encode(frame))
+        container.mux(stream.encode(None))
+    return path
