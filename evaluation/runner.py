@@ -399,20 +399,22 @@ def _run_method(
                         len(seq.frames) - 1,
                         method.dt_s,
                         plots / f"time_map_{gt.name}.png",
-                        f"{method.name} on {gt.name}: when each pixel was last changed",
+                        f"{method.name} on {gt.name}\nwhen each pixel was last changed (> α)",
                     ),
                     "time_maps",
                 )
             )
         say(f"{method.name} / {gt.name}: {len(seq.frames) - 1} steps, {row['seconds']:.1f} s, "
             f"LPIPS {row['lpips']:.3f} IoU {row['iou']:.3f} DDC {row['ddc']:.2f} DTS {row['dts']:.2f}")  # fmt: skip
+    slopes = {"real": np.concatenate(slopes_real), method.name: np.concatenate(slopes_gen)}
     artifacts.append(
         (
             histogram_png(
-                {"real": np.concatenate(slopes_real), method.name: np.concatenate(slopes_gen)},
+                slopes,
                 plots / "slope_histogram.png",
                 "slope of D̄(target, frame) between consecutive frames (per min)",
                 f"{method.name}: distance-curve slopes",
+                bins=np.histogram_bin_edges(np.concatenate(list(slopes.values())), 24),  # shared by both samples
             ),
             "plots",
         )

@@ -11,7 +11,7 @@ import torch
 from mlflow import MlflowClient
 
 from evaluation.methods import ABLATIONS, Method, ablation, method_grid
-from evaluation.reconstruct import Models, ReconstructConfig, Reconstruction, reconstruct
+from evaluation.reconstruct import Models, ReconstructConfig, Reconstruction, reconstruct, registered_model_dirs
 from evaluation.runner import curve_slopes, run_benchmark, sequences_from_manifest, time_map
 from evaluation.sequences import Sequence, sequence_from_frames
 from training.data.difference import make_backend
@@ -256,6 +256,22 @@ def test_run_benchmark_table_files_and_mlflow_parent_child_runs(tmp_path: Path):
         assert {"plots/slope_histogram.png", "plots/distance_curve_alpha.png", "plots/distance_curve_beta.png"} <= plots
         maps = {a.path for a in client.list_artifacts(run_id, "time_maps")}
         assert (maps == {"time_maps/time_map_alpha.png", "time_maps/time_map_beta.png"}) == name.startswith("ours")
+    # the benchmark's models come from the same store's registry: newest version unless one is named
+    tracker = Tracker(uri, tmp_path / "artifacts")
+    for k in range(2):
+        for name in ("renderer", "mask-generator", "text-generator"):
+            folder = tmp_path / f"{name}-{k}"
+            folder.mkdir()
+            (folder / "k.txt").write_text(str(k))
+            with tracker.start_run("inverse-painting/training", name) as run:
+                run.register_model(name, folder)
+    dirs, versions = registered_model_dirs(uri, {"mask_generator": "1"})
+    assert versions == {"renderer_version": "2", "mask_generator_version": "1", "text_generator_version": "2"}
+    assert [(dirs[k] / "k.txt").read_text() for k in ("renderer", "mask_generator", "text_generator")] == [
+        "1",
+        "0",
+        "1",
+    ]
     with pytest.raises(ValueError, match="duplicate painting"):
         run_benchmark(paintings * 2, methods, None, make_backend("colour-structure"), tmp_path / "x", fid_weights=None)
 
