@@ -68,6 +68,10 @@ def test_presets_resolve_and_reject_unknown(tmp_path: Path):
         get_preset("huge")
     with pytest.raises(FileNotFoundError, match="not a saved renderer"):
         load_renderer(tmp_path)
+    with pytest.raises(FileNotFoundError, match="not a saved mask generator"):
+        load_mask_generator(str(tmp_path))
+    with pytest.raises(ValueError, match="tiny_preset"):
+        load_renderer("tiny")
 
 
 def test_epsilon_parametrisation_trains_on_noise_and_samples(tmp_path: Path):

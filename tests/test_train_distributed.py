@@ -25,6 +25,10 @@ def _worker(rank: int, world: int, port: int, root: str) -> None:
         MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), WORLD_SIZE=str(world), RANK=str(rank), LOCAL_RANK=str(rank)
     )
     torch.set_num_threads(1)
+    from accelerate.state import AcceleratorState
+
+    # a forked worker inherits the parent's accelerate singletons (single-process if an earlier test ran)
+    AcceleratorState._reset_state(reset_partial_state=True)
     import pandas as pd
     from accelerate import PartialState
 

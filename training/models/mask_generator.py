@@ -22,7 +22,7 @@ from .blocks import TimeEncoder
 from .codec import Codec, downsample_factor, encode_images, latent_channels
 from .conditioning import encode_text, images_to_tensor, masks_to_tensor
 from .loading import freeze, load_codec, set_conv_in, set_conv_out
-from .presets import Preset
+from .presets import Preset, resolve_source
 
 CONFIG_NAME = "mask_generator.json"
 
@@ -148,7 +148,8 @@ class MaskGenerator:
 
 
 def load_mask_generator(source: Preset | str | Path) -> MaskGenerator:
-    """A preset (initialise for training) or a folder written by ``MaskGenerator.save_pretrained``."""
+    """A preset or "paper" (initialise for training), or a folder written by ``MaskGenerator.save_pretrained``."""
+    source = resolve_source(source)
     if isinstance(source, Preset):
         return MaskGenerator.from_preset(source)
     return MaskGenerator.from_pretrained(source)

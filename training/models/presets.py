@@ -68,7 +68,7 @@ class Preset:
     renderer_unet: str  # folder/hub id whose `unet` subfolder initialises g_u and g_r
     renderer_unet_subfolder: str
     image_encoder: str
-    image_encoder_subfolder: str | None
+    image_encoder_subfolder: str  # "" when the id is the encoder itself
     text_generator: str
     mixed_precision: str  # accelerate: "no" | "fp16" | "bf16"
     feature_channels: int  # g_f output channels concatenated with z_s
@@ -92,7 +92,7 @@ PAPER = Preset(
     renderer_unet=PAPER_RENDERER_UNET,
     renderer_unet_subfolder="unet",
     image_encoder=PAPER_IMAGE_ENCODER,
-    image_encoder_subfolder=None,
+    image_encoder_subfolder="",
     text_generator=PAPER_TEXT_GENERATOR,
     mixed_precision="fp16",
     feature_channels=16,
@@ -149,6 +149,17 @@ def get_preset(name: str, tiny_root: Path | str | None = None) -> Preset:
             raise ValueError("the tiny preset needs tiny_root: a folder where its random base models are kept")
         return tiny_preset(tiny_root)
     raise ValueError(f"unknown preset {name!r}; use 'paper' or 'tiny'")
+
+
+def resolve_source(source: Preset | str | Path) -> Preset | Path:
+    """``"paper"`` -> the paper preset; a Preset stays; anything else is a saved model folder."""
+    if isinstance(source, Preset):
+        return source
+    if str(source) == "paper":
+        return PAPER
+    if str(source) == "tiny":
+        raise ValueError("the tiny preset is tiny_preset(root): it needs a folder for its random base models")
+    return Path(source)
 
 
 # ------------------------------------------------------------------------------------------ tiny

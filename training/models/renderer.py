@@ -31,7 +31,7 @@ from .blocks import FeatureEncoder, NextClipGenerator, TimeEncoder
 from .codec import Codec, decode_latents, downsample_factor, encode_images, latent_channels
 from .conditioning import clip_image_embeds, encode_text, images_to_tensor, masks_to_tensor, tensor_to_images
 from .loading import freeze, load_codec, set_conv_in
-from .presets import Preset
+from .presets import Preset, resolve_source
 from .reference_attention import install_reference_attention
 
 CONFIG_NAME = "renderer.json"
@@ -316,7 +316,8 @@ class Renderer:
 
 
 def load_renderer(source: Preset | str | Path) -> Renderer:
-    """A preset (initialise for training) or a folder written by ``Renderer.save_pretrained``."""
+    """A preset or "paper" (initialise for training), or a folder written by ``Renderer.save_pretrained``."""
+    source = resolve_source(source)
     if isinstance(source, Preset):
         return Renderer.from_preset(source)
     return Renderer.from_pretrained(source)

@@ -10,7 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from training.models.mask_generator import MaskGenerator, load_mask_generator
-from training.models.presets import Preset
+from training.models.presets import Preset, resolve_source
 
 from .dataset import PairDataset
 from .loop import LogFn, TrainResult, run_training
@@ -50,6 +50,7 @@ def train_mask_generator(
     ``preset`` is a Preset (initialise from its pretrained parts) or a saved mask-generator folder (fine-tune);
     steps / lr / batch_size default to the preset's App. A values.
     """
+    preset = resolve_source(preset)
     hp = preset if isinstance(preset, Preset) else preset_config
     steps = steps if steps is not None else (hp.mask_steps if hp else None)
     lr = lr if lr is not None else (hp.mask_lr if hp else None)

@@ -8,7 +8,7 @@ import pandas as pd
 import torch
 import torch.nn.functional as F
 
-from training.models.presets import Preset
+from training.models.presets import Preset, resolve_source
 from training.models.renderer import CONDITIONS, load_renderer
 
 from .dataset import PairDataset
@@ -47,6 +47,7 @@ def train_renderer(
     drop_p: float = DROP_P,
 ) -> TrainResult:
     """Train the renderer on the manifest's train rows (ground-truth text and M_t); resumes when possible."""
+    preset = resolve_source(preset)
     hp = preset if isinstance(preset, Preset) else preset_config
     steps = steps if steps is not None else (hp.renderer_steps if hp else None)
     lr = lr if lr is not None else (hp.renderer_lr if hp else None)
