@@ -7,10 +7,11 @@ import dagster as dg
 from assets.annotate import difference_masks, frame_pairs
 from assets.curate import keyframes
 from assets.dataset import training_dataset
+from assets.evaluation import benchmark, reconstructions
 from assets.ingest import canvas_frames, canvas_geometry, sampled_frames, source_video
 from assets.labels import auto_labels, instruction_labels, label_corrections
 from assets.training import mask_generator, renderer, text_generator
-from pipelines.jobs import process_videos_job, train_models_job
+from pipelines.jobs import evaluate_models_job, process_videos_job, train_models_job
 from pipelines.resources import MLflowResource, ModelsResource, StorageResource, default_data_root
 from pipelines.schedules import retrain_schedule
 from pipelines.sensors import new_videos_sensor
@@ -40,8 +41,10 @@ def build_definitions(data_root: str | None = None) -> dg.Definitions:
             text_generator,
             mask_generator,
             renderer,
+            reconstructions,
+            benchmark,
         ],
-        jobs=[process_videos_job, train_models_job],
+        jobs=[process_videos_job, train_models_job, evaluate_models_job],
         schedules=[retrain_schedule],
         sensors=[new_videos_sensor],
         resources={"storage": storage, "mlflow": mlflow, "models": ModelsResource()},

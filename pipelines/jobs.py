@@ -21,3 +21,9 @@ train_models_job = dg.define_asset_job(
     tags=TRAINING_TAGS,
     description="Rebuild the training dataset from every labelled video, then train the three models.",
 )
+
+evaluate_models_job = dg.define_asset_job(
+    name="evaluate_models",
+    selection=dg.AssetSelection.assets("reconstructions", "benchmark"),
+    description="Paint every validation painting with every method (ours, ablations, baselines) and score them.",
+)

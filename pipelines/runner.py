@@ -8,7 +8,7 @@ import dagster as dg
 from tqdm import tqdm
 
 from pipelines.errors import root_cause
-from pipelines.jobs import process_videos_job, train_models_job
+from pipelines.jobs import process_videos_job
 from pipelines.partitions import videos_partitions
 
 QUIET_LOGS = {"loggers": {"console": {"config": {"log_level": "WARNING"}}}}
@@ -68,11 +68,11 @@ def _record(result: dg.ExecuteInProcessResult, report: ChainReport, label: str) 
         report.failures[f"{label}/{failure.step_key}"] = root_cause(failure.step_failure_data.error)
 
 
-def run_training(
-    defs: dg.Definitions, instance: dg.DagsterInstance, run_config: dict[str, Any], launched_by: str = "demo"
+def run_job(
+    defs: dg.Definitions, instance: dg.DagsterInstance, job_name: str, run_config: dict[str, Any], launched_by: str
 ) -> ChainReport:
-    """The `train_models` job in-process (dataset, then the three models); failures collected, not raised."""
-    job = defs.resolve_job_def(train_models_job.name)
+    """An unpartitioned job in-process (training, evaluation); failures collected, not raised."""
+    job = defs.resolve_job_def(job_name)
     result = job.execute_in_process(
         instance=instance,
         raise_on_error=False,
@@ -80,5 +80,5 @@ def run_training(
         tags={"inverse-painting/launched-by": launched_by},
     )
     report = ChainReport()
-    _record(result, report, "training")
+    _record(result, report, job_name)
     return report

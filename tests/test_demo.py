@@ -49,6 +49,16 @@ def test_demo_runs_end_to_end_and_prints_how_to_browse(tmp_path: Path):
     for model in ("text-generator", "mask-generator", "renderer"):
         assert client.search_model_versions(f"name = '{model}'"), model
 
+    # The benchmark: a table printed, one MLflow parent run with a child run per method.
+    assert "| method |" in done.stdout.replace("| Method |", "| method |") or "ours" in done.stdout
+    table = pd.read_csv(data_root / "benchmark" / "comparison.csv")
+    assert {"ours", "ours-TE", "ours-TG", "ours-MG", "ours-RN", "ours-CE", "fade", "strokes"} <= set(table["method"])
+    bench = client.get_experiment_by_name("inverse-painting/benchmark")
+    runs = client.search_runs([bench.experiment_id])
+    parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
+    children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
+    assert len(parents) == 1 and len(children) == len(table)
+
 
 def test_demo_reports_a_bad_video_and_processes_the_others(tmp_path: Path, monkeypatch):
     from evaluation.studio import StudioConfig, generate_video
