@@ -1,6 +1,7 @@
 """[annotate] instruction labels: auto labels per pair, the people's correction store, and their merge."""
 
 import hashlib
+import warnings
 from typing import Literal
 
 import dagster as dg
@@ -19,6 +20,10 @@ from training.labels.llava import DEFAULT_LLAVA
 from training.labels.merge import correction_rate, most_frequent, unlabelled
 from training.labels.merge import instruction_labels as merge_labels
 from training.labels.store import latest_corrections, read_history
+
+
+# observable_source_asset is marked beta; it is the Dagster construct for data written outside the pipeline
+warnings.filterwarnings("ignore", message=".*observable_source_asset.*", category=dg.BetaWarning)
 
 
 class AutoLabelsConfig(dg.Config):
