@@ -46,6 +46,11 @@ def _train_text_generator(manifest: pd.DataFrame, work: Path, epochs: int | None
     return train_text_generator(path, "tiny", work / "text_generator", epochs=epochs, seed=seed).path
 
 
+def _trained_steps(folder: Path, default: int) -> int:
+    steps = [int(p.name.split("-")[1]) for p in (folder / "checkpoints").glob("step-*") if p.name[5:].isdigit()]
+    return max(steps, default=default)
+
+
 def prepare_tiny(work: Path, paintings: int, val: int, budget_s: float, text_epochs: int | None, seed: int) -> dict:
     """Synthetic manifest + the three tiny models under ``work`` (reused when already there)."""
     from training.models.presets import tiny_preset
@@ -112,6 +117,9 @@ def main(argv: list[str] | None = None) -> None:
         info = prepare_tiny(work, args.paintings, args.val, args.budget_s, args.text_epochs, args.seed)
         print(f"tiny models: {json.dumps(info)}", flush=True)
         dirs = {k: info[k] for k in ("renderer", "mask_generator", "text_generator")}
+        # a longer (resumed) training may have added steps since models.json was written
+        info["renderer_steps"] = _trained_steps(work / "renderer", info["renderer_steps"])
+        info["mask_steps"] = _trained_steps(work / "mask_generator", info["mask_steps"])
         paintings = sequences_from_manifest(pd.read_parquet(info["manifest"]), split="val")
         params.update(dataset="synthetic", renderer_steps=info["renderer_steps"], mask_steps=info["mask_steps"])
     print(f"{len(paintings)} validation paintings: {[(p.name, len(p.frames) - 1, p.duration_s) for p in paintings]}")

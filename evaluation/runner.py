@@ -35,7 +35,7 @@ from evaluation.reconstruct import Models, ReconstructConfig, Reconstruction, re
 from evaluation.sequences import DEFAULT_LONG_SIDE, Sequence, load_ground_truth
 from training.data.difference import DistanceBackend
 from training.data.images import read_rgb, write_image
-from training.data.storage import atomic_path
+from training.data.storage import atomic_dir, atomic_path
 from training.plots import curves_png, histogram_png
 from training.tracking import TrackedRun, Tracker
 
@@ -92,15 +92,11 @@ def validation_sequences(
 
 # ------------------------------------------------------------------------------------------ files
 def write_frames(frames: Seq[np.ndarray], folder: Path) -> list[Path]:
-    """Î_1 … Î_K as 001.png … under ``folder`` (each written atomically)."""
-    folder.mkdir(parents=True, exist_ok=True)
-    paths = []
-    for k, frame in enumerate(frames, start=1):
-        path = folder / f"{k:03d}.png"
-        with atomic_path(path) as tmp:
-            write_image(tmp, frame)
-        paths.append(path)
-    return paths
+    """Î_1 … Î_K as 001.png … in ``folder``, replacing the whole folder at once (no frames of an older run stay)."""
+    with atomic_dir(folder) as tmp:
+        for k, frame in enumerate(frames, start=1):
+            write_image(tmp / f"{k:03d}.png", frame)
+    return [folder / f"{k:03d}.png" for k in range(1, len(frames) + 1)]
 
 
 def write_video(frames: Seq[np.ndarray], path: Path, fps: int = 2, min_long_side: int = 256) -> Path:
@@ -419,7 +415,8 @@ def _run_method(
             "plots",
         )
     )
-    pd.DataFrame([r for r in per_painting if r["method"] == method.name]).to_csv(folder / "scores.csv", index=False)
+    with atomic_path(folder / "scores.csv") as tmp:
+        pd.DataFrame([r for r in per_painting if r["method"] == method.name]).to_csv(tmp, index=False)
     artifacts.append((folder / "scores.csv", ""))
     summary = aggregate(scores)
     summary.update(

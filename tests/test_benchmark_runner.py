@@ -12,7 +12,7 @@ from mlflow import MlflowClient
 
 from evaluation.methods import ABLATIONS, Method, ablation, method_grid
 from evaluation.reconstruct import Models, ReconstructConfig, Reconstruction, reconstruct, registered_model_dirs
-from evaluation.runner import curve_slopes, run_benchmark, sequences_from_manifest, time_map
+from evaluation.runner import curve_slopes, run_benchmark, sequences_from_manifest, time_map, write_frames
 from evaluation.sequences import Sequence, sequence_from_frames
 from training.data.difference import make_backend
 from training.inference.paint import PaintConfig, paint
@@ -305,3 +305,10 @@ def test_sequences_from_manifest_builds_time_ordered_ground_truth(tmp_path: Path
     assert seq.name == "v1" and seq.times_s == [0.0, 12.0, 20.0] and seq.frames[2][0, 0, 0] == 60
     with pytest.raises(ValueError, match="no 'train' rows"):
         sequences_from_manifest(manifest, split="train")
+
+
+def test_write_frames_replaces_the_folder_of_an_older_run(tmp_path: Path):
+    frames = [np.full((8, 8, 3), v, np.uint8) for v in (10, 20, 30)]
+    write_frames(frames, tmp_path / "m" / "p")
+    paths = write_frames(frames[:2], tmp_path / "m" / "p")
+    assert sorted(p.name for p in (tmp_path / "m" / "p").iterdir()) == ["001.png", "002.png"] == [p.name for p in paths]
