@@ -115,11 +115,11 @@ def main(argv: list[str] | None = None) -> None:
         params.update(data_root=str(args.data_root), **versions)
     else:
         info = prepare_tiny(work, args.paintings, args.val, args.budget_s, args.text_epochs, args.seed)
-        print(f"tiny models: {json.dumps(info)}", flush=True)
         dirs = {k: info[k] for k in ("renderer", "mask_generator", "text_generator")}
         # a longer (resumed) training may have added steps since models.json was written
         info["renderer_steps"] = _trained_steps(work / "renderer", info["renderer_steps"])
         info["mask_steps"] = _trained_steps(work / "mask_generator", info["mask_steps"])
+        print(f"tiny models: {json.dumps(info)}", flush=True)
         paintings = sequences_from_manifest(pd.read_parquet(info["manifest"]), split="val")
         params.update(dataset="synthetic", renderer_steps=info["renderer_steps"], mask_steps=info["mask_steps"])
     print(f"{len(paintings)} validation paintings: {[(p.name, len(p.frames) - 1, p.duration_s) for p in paintings]}")
