@@ -130,8 +130,29 @@ def text_generator(
     return _train_and_register(context, config, storage, mlflow, train)
 
 
-def _manifest(latest: dict) -> pd.DataFrame:
-    return pd.read_parquet(latest["manifest"])
+def _diffusion_trainer(config: TrainConfig, storage: StorageResource, train_fn: Callable):
+    """The ``train`` callback of a diffusers-based model (mask generator, renderer): same data, same result."""
+
+    def train(latest: dict, out_dir: Path, log: Callable[[int, dict], None]) -> dict:
+        result = train_fn(
+            pd.read_parquet(latest["manifest"]),
+            _preset(storage, config.preset),
+            out_dir,
+            steps=config.steps,
+            lr=config.lr,
+            batch_size=config.batch_size,
+            seed=config.seed,
+            log=log,
+            time_budget_s=config.time_budget_s,
+        )
+        return {
+            "model_dir": result.model_dir,
+            "steps": result.steps,
+            "resumed_from_step": result.resumed_from,
+            "train_seconds": round(result.seconds, 1),
+        }
+
+    return train
 
 
 @dg.asset(
@@ -146,20 +167,7 @@ def mask_generator(
 ) -> dg.MaterializeResult:
     from training.train.mask_generator import train_mask_generator
 
-    def train(latest: dict, out_dir: Path, log: Callable[[int, dict], None]) -> dict:
-        result = train_mask_generator(
-            _manifest(latest),
-            _preset(storage, config.preset),
-            out_dir,
-            steps=config.steps,
-            lr=config.lr,
-            batch_size=config.batch_size,
-            seed=config.seed,
-            log=log,
-            time_budget_s=config.time_budget_s,
-        )
-        return _summary(result)
-
+    train = _diffusion_trainer(config, storage, train_mask_generator)
     return _train_and_register(context, config, storage, mlflow, train)
 
 
@@ -176,27 +184,4 @@ def renderer(
 ) -> dg.MaterializeResult:
     from training.train.renderer import train_renderer
 
-    def train(latest: dict, out_dir: Path, log: Callable[[int, dict], None]) -> dict:
-        result = train_renderer(
-            _manifest(latest),
-            _preset(storage, config.preset),
-            out_dir,
-            steps=config.steps,
-            lr=config.lr,
-            batch_size=config.batch_size,
-            seed=config.seed,
-            log=log,
-            time_budget_s=config.time_budget_s,
-        )
-        return _summary(result)
-
-    return _train_and_register(context, config, storage, mlflow, train)
-
-
-def _summary(result) -> dict:
-    return {
-        "model_dir": result.model_dir,
-        "steps": result.steps,
-        "resumed_from_step": result.resumed_from,
-        "train_seconds": round(result.seconds, 1),
-    }
+    return _train_and_register(context, config, storage, mlflow, _diffusion_trainer(config, storage, train_renderer))
