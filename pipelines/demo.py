@@ -24,8 +24,9 @@ DEMO_SAMPLE_EVERY_S = 1.0
 DEMO_KEYFRAMES_PER_VIDEO = 10
 # Two of the six demo paintings are held out, so the benchmark averages over more than one painting.
 DEMO_VAL_FRACTION = 0.34
-# Wall-time budget (s) per tiny model: the three train within the 10 minutes on 2 CPU cores.
-DEMO_TRAIN_BUDGET_S = {"mask_generator": 180.0, "renderer": 240.0}
+# Wall-time cap (s) per tiny model, so the three train within 10 minutes on 2 CPU cores even when the
+# machine is busy; on an idle machine the preset's steps (600 each) finish first.
+DEMO_TRAIN_BUDGET_S = {"mask_generator": 200.0, "renderer": 300.0}
 
 
 def evaluation_config(quick: bool = False) -> dict:
