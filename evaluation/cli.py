@@ -40,8 +40,8 @@ def add_benchmark_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
             "last frame = target). --frames: Î_1 … Î_K in natural name order, frame k at k·Δt."
         ),
     )
-    p.add_argument("--gt", type=Path, required=True, help="ground-truth folder ({index}_{m:ss}.jpg keyframes)")
-    source = p.add_mutually_exclusive_group(required=True)
+    p.add_argument("--gt", type=Path, default=None, help="ground-truth folder ({index}_{m:ss}.jpg keyframes)")
+    source = p.add_mutually_exclusive_group()
     source.add_argument("--frames", type=Path, help="folder of generated keyframes Î_1 … Î_K")
     source.add_argument("--baselines", action="store_true", help="run and score the weight-free baselines")
     p.add_argument("--dt", type=_positive, help=f"seconds between generated frames (baselines: {DEFAULT_DT_S:g})")
@@ -83,6 +83,8 @@ def _table(rows: list[dict[str, Any]]) -> str:
 def run_benchmark_cli(args: argparse.Namespace) -> int:
     from training.data.difference import make_backend
 
+    if args.gt is None or (args.frames is None and not args.baselines):
+        return _fail("score a sequence with --gt DIR --frames DIR --dt S, or the baselines with --gt DIR --baselines")
     if args.long_side is not None and args.long_side < 16:
         return _fail(f"--long-side {args.long_side} is too small; use at least 16 (default {DEFAULT_LONG_SIDE})")
     if args.frames is not None and args.dt is None:

@@ -105,6 +105,29 @@ def cmd_import_official(args: argparse.Namespace) -> int:
     return _print_report(import_official(args.folder, data_root, home))
 
 
+def cmd_benchmark(args: argparse.Namespace) -> int:
+    """`benchmark --gt ...` scores folders; bare `benchmark` materializes reconstructions + benchmark."""
+    if args.gt is not None:
+        from evaluation.cli import run_benchmark_cli
+
+        return run_benchmark_cli(args)
+    if args.frames is not None or args.baselines:
+        print("error: --frames and --baselines need --gt DIR (a ground-truth folder)", file=sys.stderr)
+        return 2
+    from pipelines.demo import evaluate
+
+    data_root, home = _roots(args)
+    settings = {"distance": args.distance}
+    if args.sampler_steps:
+        settings["num_inference_steps"] = args.sampler_steps
+    report, table = evaluate(data_root, home, {"ops": {"reconstructions": {"config": settings}}})
+    for key, error in report.failures.items():
+        print(f"FAILED {key}: {error}")
+    if table:
+        print(table)
+    return 1 if report.failures else 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     from evaluation.cli import add_benchmark_parser
     from training.inference.cli import add_paint_parser
@@ -143,7 +166,16 @@ def build_parser() -> argparse.ArgumentParser:
     imported.set_defaults(func=cmd_import_official)
 
     add_labels_parser(commands)
-    add_benchmark_parser(commands)
+    bench = add_benchmark_parser(commands)
+    bench.description = (bench.description or "") + (
+        " Without --gt: run the benchmark of the data root (every method on every validation painting, "
+        "through Dagster, tracked in MLflow) and print its table."
+    )
+    _chain_args(bench)
+    bench.add_argument(
+        "--sampler-steps", type=int, default=None, help="without --gt: sampler steps S per canvas update (default 25)"
+    )
+    bench.set_defaults(func=cmd_benchmark)
     add_paint_parser(commands)
     return parser
 

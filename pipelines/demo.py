@@ -14,7 +14,7 @@ from pipelines.definitions import build_definitions
 from pipelines.instance import REPO_ROOT, prepare_environment
 from pipelines.jobs import TRAINING_MODELS, evaluate_models_job, train_models_job
 from pipelines.resources import MLflowResource, StorageResource
-from pipelines.runner import register_videos, run_job, run_per_video_chain
+from pipelines.runner import ChainReport, register_videos, run_job, run_per_video_chain
 from training.data.catalog import scan_videos
 
 # The demo's videos compress a whole painting into about a minute (real footage: ~9 minutes), so
@@ -152,3 +152,14 @@ def run_demo(
     if "benchmark" in summary.outputs and comparison.is_file():
         summary.comparison = comparison.read_text()
     return summary
+
+
+def evaluate(data_root: Path, dagster_home: Path, run_config: dict | None = None) -> tuple[ChainReport, str]:
+    """Materialize `reconstructions` and `benchmark` of a data root with trained models; the table as Markdown."""
+    prepare_environment(dagster_home, data_root)
+    defs = build_definitions(str(data_root.resolve()))
+    storage: StorageResource = defs.resources["storage"]
+    report = run_job(defs, dg.DagsterInstance.get(), evaluate_models_job.name, run_config or {}, "benchmark")
+    comparison = storage.asset_dir("benchmark") / "comparison.md"
+    table = comparison.read_text() if "benchmark" in report.outputs and comparison.is_file() else ""
+    return report, table
