@@ -196,9 +196,9 @@ class LpipsDistance:
         step = self.chunk
         with torch.inference_mode():
             per_image = self._recent.resolve(keys, unique, self._features_per_image)
-            feats = [torch.stack(layer) for layer in zip(*per_image, strict=True)]
             out = [
-                self._pair_maps(feats, ia[k : k + step], ib[k : k + step], a.shape[1:3]) for k in range(0, len(a), step)
+                self._pair_maps(per_image, ia[k : k + step], ib[k : k + step], a.shape[1:3])
+                for k in range(0, len(a), step)
             ]
         return np.concatenate(out).astype(np.float32, copy=False)
 
@@ -220,14 +220,15 @@ class LpipsDistance:
             x = model.scaling_layer(x)
         return [lpips.normalize_tensor(f) for f in model.net.forward(x)]
 
-    def _pair_maps(self, feats: list, ia: np.ndarray, ib: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    def _pair_maps(self, per_image: list, ia: np.ndarray, ib: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+        """Maps of a few pairs from the per-image activations (pairs index into ``per_image``)."""
         torch = self._torch
-        ta, tb = torch.from_numpy(ia).to(self.device), torch.from_numpy(ib).to(self.device)
         # the linear layers' outputs are summed after bilinear upsampling, which is linear: layers of equal
         # resolution (AlexNet's conv3-5) are summed first and upsampled once
         by_size: dict[tuple[int, int], object] = {}
-        for lin, f in zip(self._model.lins, feats, strict=True):
-            layer = lin((f[ta] - f[tb]) ** 2)
+        for level, lin in enumerate(self._model.lins):
+            diff = torch.stack([(per_image[i][level] - per_image[j][level]) ** 2 for i, j in zip(ia, ib, strict=True)])
+            layer = lin(diff)
             shape = tuple(layer.shape[-2:])
             by_size[shape] = layer if shape not in by_size else by_size[shape] + layer
         total = sum(
