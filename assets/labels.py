@@ -21,7 +21,6 @@ from training.labels.merge import correction_rate, most_frequent, unlabelled
 from training.labels.merge import instruction_labels as merge_labels
 from training.labels.store import latest_corrections, read_history
 
-
 # observable_source_asset is marked beta; it is the Dagster construct for data written outside the pipeline
 warnings.filterwarnings("ignore", message=".*observable_source_asset.*", category=dg.BetaWarning)
 
