@@ -88,3 +88,18 @@ def test_epsilon_parametrisation_trains_on_noise_and_samples(tmp_path: Path):
     target, current, md = _images(2)
     out = rend.generate(current, target, "sky", md, 20.0, num_steps=2, generator=torch.Generator().manual_seed(0))
     assert out.shape == (64, 64, 3)
+
+
+def test_tiny_renderer_predicts_the_change_so_a_silent_network_copies_the_canvas(tmp_path: Path):
+    rend = load_renderer(tiny_preset(tmp_path / "tiny"))
+    assert rend.residual and rend.scheduler.config.prediction_type == "sample"
+    for param in rend.core.unet.conv_out.parameters():  # g_u predicts no change at all
+        torch.nn.init.zeros_(param)
+    target, current, md = _images(2)
+    out = rend.generate(current, target, "sky", md, 20.0, num_steps=3, generator=torch.Generator().manual_seed(0))
+    from training.models.conditioning import images_to_tensor, tensor_to_images
+
+    resized = tensor_to_images(images_to_tensor(current, rend.resolution))[0]
+    assert np.abs(out.astype(int) - resized.astype(int)).max() <= 1
+    saved = rend.save_pretrained(tmp_path / "saved")
+    assert load_renderer(saved).residual  # the parametrisation travels with the weights

@@ -80,6 +80,9 @@ class Preset:
     renderer_lr: float
     renderer_batch_size: int
     renderer_steps: int
+    # The renderer regresses z_0 - E(I_{t-1}), the change from the current canvas, instead of z_0 (tiny only:
+    # with ~500 CPU steps a z_0 model repaints the whole canvas blurrily and loses to copying I_{t-1}).
+    renderer_residual: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -125,6 +128,7 @@ _TINY_TEMPLATE = Preset(
     renderer_lr=1e-3,
     renderer_batch_size=8,
     renderer_steps=600,
+    renderer_residual=True,
 )
 TINY_CROSS_DIM = 32
 

@@ -180,15 +180,22 @@ class Renderer:
             TimeEncoder(out_dim=cross, hidden_dims=preset.time_hidden_dims),
             NextClipGenerator(clip_dim=clip_dim, out_dim=cross),
         )
+        scheduler = DDPMScheduler.from_pretrained(preset.base, subfolder="scheduler")
         return cls(
             core,
             codec,
             CLIPTokenizer.from_pretrained(preset.base, subfolder="tokenizer"),
             CLIPTextModel.from_pretrained(preset.base, subfolder="text_encoder"),
             image_encoder,
-            DDPMScheduler.from_pretrained(preset.base, subfolder="scheduler"),
+            scheduler,
             preset.resolution,
-            {"preset": preset.name, "base": preset.base, "renderer_unet": preset.renderer_unet},
+            {
+                "preset": preset.name,
+                "base": preset.base,
+                "renderer_unet": preset.renderer_unet,
+                # a change is only a well-defined target for a sample-predicting model
+                "residual": preset.renderer_residual and scheduler.config.prediction_type == "sample",
+            },
         )
 
     @classmethod
@@ -238,6 +245,11 @@ class Renderer:
         return next(self.core.parameters()).device
 
     # ---------------------------------------------------------------- frozen features
+    @property
+    def residual(self) -> bool:
+        """True when g_u regresses z_0 − E(I_{t-1}) (see ``Preset.renderer_residual``)."""
+        return bool(self.info.get("residual", False))
+
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         return encode_images(self.codec, images.to(self.device)).float()
 
@@ -288,6 +300,9 @@ class Renderer:
         target_latents = self.encode(target)
         # Euler-ancestral steps on ε; a z_0-predicting model (tiny preset) is converted: ε = (x − ẑ_0) / σ
         predicts_sample = self.scheduler.config.prediction_type == "sample"
+        if self.residual and not predicts_sample:
+            raise ValueError("a residual renderer must predict samples (scheduler prediction_type 'sample')")
+        base = self.encode(prev) if self.residual else 0.0
         scheduler = EulerAncestralDiscreteScheduler.from_config(self.scheduler.config, prediction_type="epsilon")
         scheduler.set_timesteps(num_steps, device=dev)
         shape = target_latents.shape
@@ -306,7 +321,7 @@ class Renderer:
                 for b, name in enumerate(dropped, start=1):
                     guided += (scales[name] - 1.0) * (pred[:1] - pred[b : b + 1])
                 if predicts_sample:
-                    guided = (latents - guided) / scheduler.sigmas[i]
+                    guided = (latents - (guided + base)) / scheduler.sigmas[i]
                 latents = scheduler.step(guided, t, latents, generator=generator).prev_sample
         finally:
             core.bank.clear()

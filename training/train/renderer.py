@@ -86,7 +86,10 @@ def train_renderer(
         noisy = sched.add_noise(z0, noise, s)
         keep = {c: (torch.rand(n, generator=generator) >= drop_p).float().to(device) for c in CONDITIONS}
         eps = model(noisy, s, zt, prev, b["mt"].to(device), text, clips[:, 0], clips[:, 1], b["dt_s"].to(device), keep)
-        return F.mse_loss(eps.float(), _regression_target(sched, z0, noise, s))
+        target = _regression_target(sched, z0, noise, s)
+        if rend.residual:  # the change from the current canvas (Preset.renderer_residual)
+            target = target - rend.encode(prev)
+        return F.mse_loss(eps.float(), target)
 
     def save(core, folder):
         rend.core = core
