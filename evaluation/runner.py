@@ -19,7 +19,6 @@ import time
 from collections.abc import Callable
 from collections.abc import Sequence as Seq
 from dataclasses import dataclass, field
-from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
@@ -36,6 +35,7 @@ from evaluation.sequences import DEFAULT_LONG_SIDE, Sequence, load_ground_truth
 from training.data.difference import DistanceBackend
 from training.data.images import read_rgb, write_image
 from training.data.storage import atomic_dir, atomic_path
+from training.data.video_writer import write_mp4
 from training.plots import curves_png, histogram_png
 from training.tracking import TrackedRun, Tracker
 
@@ -100,25 +100,13 @@ def write_frames(frames: Seq[np.ndarray], folder: Path) -> list[Path]:
 
 
 def write_video(frames: Seq[np.ndarray], path: Path, fps: int = 2, min_long_side: int = 256) -> Path:
-    """H.264 MP4 of the frames (enlarged to ``min_long_side`` with nearest pixels; even sides for yuv420p)."""
-    import av
+    """H.264 MP4 of the frames, enlarged with nearest pixels to at least ``min_long_side`` (tiny models paint 64 px)."""
     import cv2
 
     h, w = frames[0].shape[:2]
     scale = max(1, int(np.ceil(min_long_side / max(h, w))))
-    size = (w * scale + (w * scale) % 2, h * scale + (h * scale) % 2)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp, av.open(str(tmp), mode="w", format="mp4") as container:
-        stream = container.add_stream("libx264", rate=Fraction(fps, 1))
-        stream.width, stream.height = size
-        stream.pix_fmt = "yuv420p"
-        for frame in frames:
-            big = cv2.resize(frame, size, interpolation=cv2.INTER_NEAREST)
-            for packet in stream.encode(av.VideoFrame.from_ndarray(np.ascontiguousarray(big), format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+    big = [cv2.resize(f, (w * scale, h * scale), interpolation=cv2.INTER_NEAREST) for f in frames]
+    return write_mp4(big, path, fps=fps, hold_last_s=0.0)
 
 
 # ------------------------------------------------------------------------------------------ analyses

@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from training.data.storage import atomic_path
+from training.labels.conversation import conversation_record
 
 IMAGE_PLACEHOLDER = "<image>"
 
@@ -81,16 +82,7 @@ def write_conversations(conversations: list[Conversation], path: Path | str) -> 
             image = Path(c.image).resolve().relative_to(target.parent.resolve())
         except ValueError:
             raise ValueError(f"{c.image}: images must sit under the JSON's folder {target.parent}") from None
-        entries.append(
-            {
-                "id": c.id,
-                "image": image.as_posix(),
-                "conversations": [
-                    {"from": "human", "value": f"{IMAGE_PLACEHOLDER}\n{c.question}"},
-                    {"from": "gpt", "value": c.answer},
-                ],
-            }
-        )
+        entries.append(conversation_record(c.id, image.as_posix(), c.answer, prompt=c.question))
     with atomic_path(target) as tmp:
         tmp.write_text(json.dumps(entries, indent=1, ensure_ascii=False), encoding="utf-8")
     return target

@@ -40,6 +40,24 @@ class TrainResult:
     extra: dict = field(default_factory=dict)
 
 
+def preset_hparams(
+    preset, preset_config, model: str, steps: int | None, lr: float | None, batch_size: int | None
+) -> tuple[int, float, int]:
+    """steps, lr, batch_size: the given ones, else the preset's ``<model>_steps`` / ``_lr`` / ``_batch_size``.
+
+    ``preset`` is a Preset or a saved model folder; a folder takes its defaults from ``preset_config``.
+    """
+    from training.models.presets import Preset
+
+    hp = preset if isinstance(preset, Preset) else preset_config
+    steps = steps if steps is not None else (getattr(hp, f"{model}_steps") if hp else None)
+    lr = lr if lr is not None else (getattr(hp, f"{model}_lr") if hp else None)
+    batch_size = batch_size if batch_size is not None else (getattr(hp, f"{model}_batch_size") if hp else None)
+    if steps is None or lr is None or batch_size is None:
+        raise ValueError("steps, lr and batch_size are required when training from a folder without preset_config")
+    return steps, lr, batch_size
+
+
 def latest_checkpoint(checkpoint_dir: Path) -> Path | None:
     """The newest complete step-N folder (complete = has state.json; folders are renamed in whole)."""
     if not checkpoint_dir.exists():

@@ -13,7 +13,7 @@ from training.models.mask_generator import MaskGenerator, load_mask_generator
 from training.models.presets import Preset, resolve_source
 
 from .dataset import PairDataset
-from .loop import LogFn, TrainResult, run_training
+from .loop import LogFn, TrainResult, preset_hparams, run_training
 
 
 def mask_batch_inputs(gen: MaskGenerator, data: PairDataset, idx: np.ndarray, text_cache: dict) -> tuple:
@@ -52,11 +52,7 @@ def train_mask_generator(
     """
     preset = resolve_source(preset)
     hp = preset if isinstance(preset, Preset) else preset_config
-    steps = steps if steps is not None else (hp.mask_steps if hp else None)
-    lr = lr if lr is not None else (hp.mask_lr if hp else None)
-    batch_size = batch_size if batch_size is not None else (hp.mask_batch_size if hp else None)
-    if steps is None or lr is None or batch_size is None:
-        raise ValueError("steps, lr and batch_size are required when training from a folder without preset_config")
+    steps, lr, batch_size = preset_hparams(preset, preset_config, "mask", steps, lr, batch_size)
     torch.manual_seed(seed)
     gen = load_mask_generator(preset)
     data = PairDataset(manifest, gen.resolution, split="train", root=data_root)

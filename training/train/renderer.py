@@ -12,7 +12,7 @@ from training.models.presets import Preset, resolve_source
 from training.models.renderer import CONDITIONS, load_renderer
 
 from .dataset import PairDataset
-from .loop import LogFn, TrainResult, run_training
+from .loop import LogFn, TrainResult, preset_hparams, run_training
 
 DROP_P = 0.1  # App. A.3: each conditional signal dropped 10 % of the time
 
@@ -49,11 +49,7 @@ def train_renderer(
     """Train the renderer on the manifest's train rows (ground-truth text and M_t); resumes when possible."""
     preset = resolve_source(preset)
     hp = preset if isinstance(preset, Preset) else preset_config
-    steps = steps if steps is not None else (hp.renderer_steps if hp else None)
-    lr = lr if lr is not None else (hp.renderer_lr if hp else None)
-    batch_size = batch_size if batch_size is not None else (hp.renderer_batch_size if hp else None)
-    if steps is None or lr is None or batch_size is None:
-        raise ValueError("steps, lr and batch_size are required when training from a folder without preset_config")
+    steps, lr, batch_size = preset_hparams(preset, preset_config, "renderer", steps, lr, batch_size)
     torch.manual_seed(seed)
     rend = load_renderer(preset)
     data = PairDataset(manifest, rend.resolution, split="train", root=data_root)
