@@ -18,11 +18,10 @@ from assets.dataset import read_latest, training_dataset
 from pipelines.resources import MLflowResource, StorageResource
 from training.models.presets import Preset, get_preset
 from training.plots import loss_curve_png
-from training.tracking import TrackedRun
+from training.tracking import REGISTERED_MODELS, TrackedRun
 
 EXPERIMENT = "inverse-painting/training"
 TRAINING_KIND = {"inverse-painting/kind": "training"}
-REGISTERED = {"text_generator": "text-generator", "mask_generator": "mask-generator", "renderer": "renderer"}
 
 
 class TrainConfig(dg.Config):
@@ -74,13 +73,13 @@ def _train_and_register(
         run.log_params({f"result.{k}": v for k, v in summary.items() if k != "model_dir"})
         metadata = _curve(run, losses, out_dir)
         tags = {"dataset_version": latest["version"]}
-        version = run.register_model(REGISTERED[asset], Path(summary["model_dir"]), tags)
-        context.log.info(f"registered {REGISTERED[asset]} version {version} from {summary['model_dir']}")
+        version = run.register_model(REGISTERED_MODELS[asset], Path(summary["model_dir"]), tags)
+        context.log.info(f"registered {REGISTERED_MODELS[asset]} version {version} from {summary['model_dir']}")
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(summary["model_dir"])),
             "dataset_version": latest["version"],
-            "registered_model": REGISTERED[asset],
+            "registered_model": REGISTERED_MODELS[asset],
             "model_version": version,
             **{k: v for k, v in summary.items() if k != "model_dir" and isinstance(v, int | float | str)},
             **metadata,

@@ -21,8 +21,7 @@ from evaluation.methods import Method
 from evaluation.sequences import Sequence, load_generated, sequence_from_frames, white_canvas
 from training.data.difference import DistanceBackend
 from training.inference.paint import PaintConfig, paint
-
-REGISTERED = {"renderer": "renderer", "mask_generator": "mask-generator", "text_generator": "text-generator"}
+from training.tracking import REGISTERED_MODELS
 
 
 @dataclass
@@ -64,7 +63,7 @@ def registered_model_dirs(
     versions = versions or {}
     client = MlflowClient(tracking_uri=tracking_uri)
     dirs, chosen = {}, {}
-    for key, name in REGISTERED.items():
+    for key, name in REGISTERED_MODELS.items():
         dirs[key] = registered_model_path(tracking_uri, name, versions.get(key))
         version = versions.get(key)
         if version is None:

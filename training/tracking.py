@@ -110,6 +110,10 @@ class TrackedRun:
         self.end(RunStatus.to_string(RunStatus.FAILED if exc_type else RunStatus.FINISHED))
 
 
+# Names of the trained models in the MLflow model registry (ARCHITECTURE §6), by training asset.
+REGISTERED_MODELS = {"text_generator": "text-generator", "mask_generator": "mask-generator", "renderer": "renderer"}
+
+
 def registered_model_path(tracking_uri: str, name: str, version: str | None = None) -> Path:
     """Local folder of a registered model version (the newest when ``version`` is None), downloaded if remote."""
     import mlflow.artifacts

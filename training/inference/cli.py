@@ -16,8 +16,7 @@ from training.data.previews import frame_strip
 from training.data.storage import atomic_dir
 from training.data.video_writer import write_mp4
 from training.inference.paint import PaintConfig, PaintResult, paint
-
-REGISTERED = {"renderer": "renderer", "mask_generator": "mask-generator", "text_generator": "text-generator"}
+from training.tracking import REGISTERED_MODELS
 
 
 def resolve_model(explicit: Path | None, registered: str, tracking_uri: str) -> Path:
@@ -78,9 +77,9 @@ def run_paint_cli(args: argparse.Namespace) -> int:
     uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{data_root.resolve() / 'mlflow.db'}"
     try:
         target = read_rgb(args.image)
-        renderer = load_renderer(resolve_model(args.renderer, REGISTERED["renderer"], uri))
-        masks = load_mask_generator(resolve_model(args.mask_generator, REGISTERED["mask_generator"], uri))
-        text = TextGenerator.load(resolve_model(args.text_generator, REGISTERED["text_generator"], uri))
+        renderer = load_renderer(resolve_model(args.renderer, REGISTERED_MODELS["renderer"], uri))
+        masks = load_mask_generator(resolve_model(args.mask_generator, REGISTERED_MODELS["mask_generator"], uri))
+        text = TextGenerator.load(resolve_model(args.text_generator, REGISTERED_MODELS["text_generator"], uri))
     except (FileNotFoundError, LookupError, OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
