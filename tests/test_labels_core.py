@@ -100,30 +100,35 @@ def test_find_truth_follows_symlinks(tmp_path):
         load_truth(studio / "bad.truth.json")
 
 
-def _scene(colour, rows, rng, texture=0.0):
-    """A white canvas and the same canvas with a coloured band painted over `rows`."""
+def _scene(colour, rows, rng, texture=0.0, timeline=(0.5, 0.6)):
+    """region_features arguments: a white canvas and the same canvas with a coloured band painted over `rows`."""
     prev = np.full((48, 64, 3), 255, np.uint8)
     nxt = prev.copy()
     noise = rng.normal(0, texture, (rows.stop - rows.start, 64, 3))
     nxt[rows] = np.clip(np.asarray(colour) + noise, 0, 255).astype(np.uint8)
     mask = np.zeros((48, 64), np.uint8)
     mask[rows] = 255
-    return prev, nxt, mask
+    return prev, nxt, mask, nxt, prev, timeline  # the band is the finished painting; the canvas was blank
 
 
 def test_region_features_see_colour_position_size_texture():
     rng = np.random.default_rng(0)
     names = {n: i for i, n in enumerate(FEATURE_NAMES)}
-    top_blue = region_features(*_scene((60, 90, 220), slice(0, 12), rng))
+    top_blue = region_features(*_scene((60, 90, 220), slice(0, 12), rng, timeline=(0.0, 0.2)))
     low_green = region_features(*_scene((40, 160, 40), slice(30, 48), rng, texture=40))
     assert top_blue.shape == (len(FEATURE_NAMES),)
-    assert top_blue[names["cy"]] < 0.2 < 0.7 < low_green[names["cy"]]
+    assert top_blue[names["y50"]] < 0.2 < 0.7 < low_green[names["y50"]]
     assert top_blue[names["b"]] < 0 and low_green[names["a"]] < 0  # Lab: blue has b < 0, green a < 0
     assert top_blue[names["area"]] == pytest.approx(12 / 48, abs=0.03)
     assert low_green[names["grad"]] > top_blue[names["grad"]]
-    assert top_blue[names["band0"]] == pytest.approx(1.0)
+    assert top_blue[names["columns"]] == pytest.approx(1.0) and top_blue[names["rows"]] == pytest.approx(0.25)
+    assert top_blue[names["on_blank"]] == 1.0 and top_blue[names["painted_after"]] == pytest.approx(0.25, abs=0.03)
+    assert (top_blue[names["t_prev"]], top_blue[names["t_next"]]) == (0.0, 0.2)
     empty = region_features(*_scene((0, 0, 0), slice(0, 0), rng))
     assert empty[names["area"]] == 0 and np.isfinite(empty).all()
+    prev, nxt, mask, target, blank, timeline = _scene((0, 0, 0), slice(0, 4), rng)
+    with pytest.raises(ValueError, match="share height and width"):
+        region_features(prev, nxt, mask, target[:20], blank, timeline)
 
 
 def test_nearest_labeller_learns_constructed_regions():
@@ -142,17 +147,19 @@ def test_nearest_labeller_learns_constructed_regions():
                 jitter = rng.integers(-20, 21, 3)
                 shift = int(rng.integers(-3, 4))
                 band = slice(max(0, rows.start + shift), min(48, rows.stop + shift))
-                feats.append(region_features(*_scene(np.clip(np.add(colour, jitter), 0, 255), band, rng, tex)))
+                timeline = tuple(np.sort(rng.uniform(0, 1, 2)))  # the time line says nothing here
+                paint = np.clip(np.add(colour, jitter), 0, 255)
+                feats.append(region_features(*_scene(paint, band, rng, tex, timeline)))
                 labels.append(label)
         return np.stack(feats), labels
 
     x_train, y_train = sample(6)
     x_test, y_test = sample(5)
-    model = NearestLabeller(k=3).fit(x_train, y_train)
-    predicted = model.predict(x_test)
-    accuracy = np.mean([p == t for p, t in zip(predicted, y_test, strict=True)])
-    assert accuracy >= 0.9
-    assert model.predict(x_train) == y_train  # each training point is its own nearest neighbour
+    for model in (NearestLabeller(), NearestLabeller(k=3)):
+        model.fit(x_train, y_train)
+        accuracy = np.mean([p == t for p, t in zip(model.predict(x_test), y_test, strict=True)])
+        assert accuracy >= 0.9, model.describe
+    assert NearestLabeller(k=3).fit(x_train, y_train).predict(x_train) == y_train  # each is its own neighbour
     with pytest.raises(ValueError, match="Correct at least one pair"):
         NearestLabeller().fit(np.zeros((0, len(FEATURE_NAMES))), [])
     with pytest.raises(RuntimeError, match="before fit"):

@@ -3,6 +3,13 @@
 Every layer is described by a soft ``region`` (where the painter puts paint), a ``target`` colour field
 (what the finished layer should look like) and brush ``passes`` (how it is painted). Detail layers
 (flowers, birds) come with explicit strokes instead. Stroke planning lives in :mod:`.painting`.
+
+Layer names follow what is drawn, as a person naming the layer from the picture would: "distant mountains"
+for a hazy range (its mean colour within ``DISTANT_HAZE`` CIE Lab units of the sky at the horizon), else
+"mountains"; "lake" for a narrow band of water (mean depth from horizon to shore under ``LAKE_DEPTH`` of the
+canvas height), else "water"; "meadow" for light, sunlit grass (mean CIE L* above ``MEADOW_LIGHT``), else
+"grass"; "pine trees" when every tree is a pine, else "trees"; "moon" at night, else "sun". Where a name was
+once random its ``rng`` draw is still made and discarded, so the pixels of every video are unchanged.
 """
 
 from __future__ import annotations
@@ -32,6 +39,13 @@ KIND_RANK: dict[str, int] = {
     "flowers": 9,
     "birds": 9,
 }
+# Names follow what is drawn (see the module docs). Mountains whose mean colour lies closer than DISTANT_HAZE
+# (CIE Lab distance) to the sky at the horizon are hazy: "distant mountains" (about 30 % of ranges). A water
+# band shallower than LAKE_DEPTH of the canvas height (mean horizon-to-shore distance) is a "lake" (about
+# half). Grass lighter than MEADOW_LIGHT (mean CIE L*) is a sunlit "meadow" (about 40 %).
+DISTANT_HAZE = 23.0
+LAKE_DEPTH = 0.24
+MEADOW_LIGHT = 57.0
 # Detail layers and the base layer they are painted on (always after it).
 BASE_KIND: dict[str, str] = {
     "sun": "sky",
@@ -100,6 +114,16 @@ def _mix(a: np.ndarray, b: np.ndarray, t: np.ndarray) -> np.ndarray:
     """Per-pixel blend of colours ``a`` -> ``b`` by ``t`` (H, W) -> (H, W, 3)."""
     a = np.asarray(a, np.float32)
     return a + (np.asarray(b, np.float32) - a) * np.asarray(t, np.float32)[..., None]
+
+
+def _lab(rgb: np.ndarray) -> np.ndarray:
+    """CIE Lab (L* 0..100) of one RGB colour in 0..255."""
+    pixel = np.clip(np.asarray(rgb, np.float32), 0, 255).reshape(1, 1, 3) / 255.0
+    return cv2.cvtColor(pixel, cv2.COLOR_RGB2LAB).reshape(3)
+
+
+def _lab_distance(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.linalg.norm(_lab(a) - _lab(b)))
 
 
 def _colour_noise(rng: np.random.Generator, g: Geometry, cell: float, amount: float) -> np.ndarray:
@@ -278,7 +302,9 @@ def _mountains(rng: np.random.Generator, g: Geometry, pal: Palette) -> LayerSpec
         Pass(0.014, 2.6, 1.0, 0.6, opacity=0.85, angle=angle, angle_jitter=0.4, color_jitter=10, mix=0.1),
     ]
     g.far.append((region, target.astype(np.float32)))
-    label = "distant mountains" if rng.random() < 0.3 else "mountains"
+    rng.random()  # kept so every later draw (and so every pixel) stays as it was when this name was random
+    hazy = _lab_distance(target[region > 0.5].mean(0), pal["sky_horizon"]) < DISTANT_HAZE
+    label = "distant mountains" if hazy else "mountains"
     return LayerSpec("mountains", label, region, target.astype(np.float32), passes, math.pi / 2)
 
 
@@ -315,7 +341,9 @@ def _water(rng: np.random.Generator, g: Geometry, pal: Palette) -> LayerSpec:
         Pass(0.03, 4.0, 0.7, opacity=0.92, angle=0.0, angle_jitter=0.05, color_jitter=5, blur=0.01, mix=0.3),
         Pass(0.008, 6.0, 1.2, 0.35, opacity=0.8, angle=0.0, angle_jitter=0.03, color_jitter=16, mix=0.05),
     ]
-    label = "lake" if rng.random() < 0.6 else "water"
+    rng.random()  # kept so every later draw stays as it was when this name was random
+    depth = float(np.mean(g.shore - g.horizon))
+    label = "lake" if depth < LAKE_DEPTH * g.height else "water"
     return LayerSpec("water", label, region, target.astype(np.float32), passes, math.pi / 2)
 
 
@@ -431,7 +459,9 @@ def _grass(rng: np.random.Generator, g: Geometry, pal: Palette) -> LayerSpec:
         Pass(0.035, 3.0, 0.7, opacity=0.92, angle=0.0, angle_jitter=0.25, color_jitter=6, blur=0.02, mix=0.15),
         Pass(0.01, 2.8, 1.0, 0.45, opacity=0.9, angle=flick, angle_jitter=0.3, color_jitter=18),
     ]
-    label = "meadow" if rng.random() < 0.25 else "grass"
+    rng.random()  # kept so every later draw stays as it was when this name was random
+    sunlit = _lab(target[region > 0.5].mean(0))[0] > MEADOW_LIGHT
+    label = "meadow" if sunlit else "grass"
     return LayerSpec("grass", label, region, target.astype(np.float32), passes, math.pi / 2)
 
 

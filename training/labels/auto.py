@@ -9,8 +9,8 @@ from typing import Protocol
 import numpy as np
 import pandas as pd
 
-from training.data.images import read_rgb
-from training.labels.features import pair_features
+from training.data.images import read_gray, read_rgb
+from training.labels.features import region_features, timeline_position
 from training.labels.llava import DEFAULT_LLAVA, LlavaLabeller, llava_weights_available
 from training.labels.nearest import NearestLabeller
 from training.labels.prompts import P_LABEL, prompt_hash
@@ -72,7 +72,7 @@ class NearestPairs:
 
     def __init__(self, labeller: NearestLabeller, n_examples: int) -> None:
         self.labeller = labeller
-        self.model_id = f"{labeller.model_id}:k={labeller.k}:n={n_examples}"
+        self.model_id = f"{labeller.model_id}:{labeller.describe}:n={n_examples}"
 
     def label_table(self, pairs: pd.DataFrame, masks: pd.DataFrame | None) -> list[str | None]:
         if masks is None:
@@ -81,13 +81,36 @@ class NearestPairs:
         return list(self.labeller.predict(features)) if len(pairs) else []
 
 
-def table_features(pairs: pd.DataFrame, masks: pd.DataFrame) -> Iterator[np.ndarray]:
-    """Feature vectors of the pairs, in the order of `pairs` (joined to `masks` on pair_index)."""
+def table_features(
+    pairs: pd.DataFrame, masks: pd.DataFrame, video_pairs: pd.DataFrame | None = None
+) -> Iterator[np.ndarray]:
+    """Feature vectors of the pairs, in the order of `pairs` (joined to `masks` on pair_index).
+
+    `video_pairs` is the video's whole frame_pairs table (default: `pairs`): the time line and the blank canvas
+    (the first keyframe) come from it, so a few chosen pairs get the features they have in the full table.
+    """
     mask_of = masks.set_index("pair_index")["mt_mask_path"]
-    for index, prev, nxt in zip(pairs["pair_index"], pairs["prev_path"], pairs["next_path"], strict=True):
-        if index not in mask_of.index:
-            raise ValueError(f"pair {index} has no M_t mask in difference_masks; re-materialize difference_masks")
-        yield pair_features(prev, nxt, mask_of[index])
+    whole = pairs if video_pairs is None else video_pairs
+    if len(pairs) == 0:
+        return
+    first_ms, last_ms = float(whole["prev_t_ms"].min()), float(whole["next_t_ms"].max())
+    blank = read_rgb(whole.sort_values("prev_t_ms")["prev_path"].iloc[0])
+    targets: dict[str, np.ndarray] = {}  # I_T is the same file for every pair of a video
+    for rec in pairs[["pair_index", "prev_t_ms", "next_t_ms", "prev_path", "next_path", "target_path"]].itertuples():
+        if rec.pair_index not in mask_of.index:
+            raise ValueError(
+                f"pair {rec.pair_index} has no M_t mask in difference_masks; re-materialize difference_masks"
+            )
+        if str(rec.target_path) not in targets:
+            targets[str(rec.target_path)] = read_rgb(rec.target_path)
+        yield region_features(
+            read_rgb(rec.prev_path),
+            read_rgb(rec.next_path),
+            read_gray(mask_of[rec.pair_index]),
+            targets[str(rec.target_path)],
+            blank,
+            timeline_position(rec.prev_t_ms, rec.next_t_ms, first_ms, last_ms),
+        )
 
 
 def read_pair_tables(data_root: Path, video_id: str) -> tuple[pd.DataFrame, pd.DataFrame | None]:
@@ -99,7 +122,7 @@ def read_pair_tables(data_root: Path, video_id: str) -> tuple[pd.DataFrame, pd.D
     return pd.read_parquet(pairs_path), (pd.read_parquet(masks_path) if masks_path.is_file() else None)
 
 
-def fit_nearest(data_root: Path, corrections: pd.DataFrame, k: int = 5) -> NearestPairs:
+def fit_nearest(data_root: Path, corrections: pd.DataFrame, k: int | None = None) -> NearestPairs:
     """A `nearest` labeller fitted on every corrected pair whose tables exist under `data_root`."""
     feats, labels = [], []
     by_video: dict[str, dict[int, str]] = {}
@@ -114,7 +137,7 @@ def fit_nearest(data_root: Path, corrections: pd.DataFrame, k: int = 5) -> Neare
         if masks is None:
             continue
         chosen = pairs[pairs["pair_index"].isin(list(wanted))]
-        for row, vec in zip(chosen["pair_index"], table_features(chosen, masks), strict=True):
+        for row, vec in zip(chosen["pair_index"], table_features(chosen, masks, pairs), strict=True):
             feats.append(vec)
             labels.append(wanted[int(row)])
     if not feats:
@@ -184,7 +207,7 @@ def make_pair_labeller(
     llava_model: str | Path = DEFAULT_LLAVA,
     device: str = "auto",
     batch_size: int = 8,
-    k: int = 5,
+    k: int | None = None,
 ) -> PairLabeller:
     """The labeller for one video: `backend` in BACKENDS (`auto` resolved by `choose_backend`).
 

@@ -1,8 +1,12 @@
 """Features of a pair's changed region (binary M_t mask + the images), for the `nearest` labeller.
 
-Colour (CIE Lab of what was painted and of how it changed), position (centroid, bbox, vertical
-profile), size (area fraction) and texture (gradient energy, uniform-LBP histogram), all computed
-inside the mask on a copy downscaled to `WORK_SIDE` px so every video weighs the same.
+Per pair: colour (CIE Lab of what was painted and of how it changed), the target painting I_T inside the
+mask and relative to the top and bottom of I_T (so a mood's colour cast cancels), robust position
+(percentiles of the mask's columns and rows, which stray specks do not move) and the extent of its solid
+core, size, shape (coverage, fill, fragments), texture (gradient energy, uniform-LBP histogram), small
+specks in I_T (flowers, rocks), progress (share of the canvas still blank before and after the pair, and of
+the mask painted on blank canvas) and the pair's place in the video's time line (painters go back to front).
+Computed on copies downscaled to `WORK_SIDE` px (specks at `SPECK_SIDE`) so every video weighs the same.
 """
 
 from __future__ import annotations
@@ -16,14 +20,23 @@ from skimage.feature import local_binary_pattern
 from training.data.images import read_gray, read_rgb
 
 WORK_SIDE = 128  # long side of the working copy
+SPECK_SIDE = 256  # long side for specks: flowers are 1-5 px at this size, gone at WORK_SIDE
 LBP_P, LBP_R = 8, 1
-BANDS = 4  # horizontal bands of the vertical profile
+BLANK_LAB = 12.0  # CIE Lab distance under which a pixel still looks like the blank canvas
+SPECK_LAB = 20.0  # CIE Lab distance of a pixel from its 7x7 median that makes it a speck
 
 FEATURE_GROUPS: dict[str, list[str]] = {
     "colour": ["L", "a", "b", "L_std", "a_std", "b_std", "dL", "da", "db"],
-    "position": ["cx", "cy", "x0", "y0", "x1", "y1", *(f"band{i}" for i in range(BANDS))],
+    "target": ["tL", "ta", "tb", "tL_std", "ta_std", "tb_std"],
+    "relative": ["top_dL", "top_da", "top_db", "bottom_dL", "bottom_da", "bottom_db"],
+    "position": ["x05", "x50", "x95", "y05", "y25", "y50", "y75", "y95"],
+    "core": ["core_y02", "core_y50", "core_y98", "solid"],
     "size": ["area"],
+    "shape": ["columns", "rows", "fill", "fragments"],
     "texture": ["grad", *(f"lbp{i}" for i in range(LBP_P + 2))],
+    "specks": ["specks", "colour_specks", "detail"],
+    "progress": ["painted_before", "on_blank", "painted_after"],
+    "time": ["t_prev", "t_next"],
 }
 FEATURE_NAMES: list[str] = [name for names in FEATURE_GROUPS.values() for name in names]
 
@@ -37,38 +50,125 @@ def _lab(rgb: np.ndarray) -> np.ndarray:
     return cv2.cvtColor(rgb.astype(np.float32) / 255.0, cv2.COLOR_RGB2LAB)
 
 
-def region_features(prev_rgb: np.ndarray, next_rgb: np.ndarray, mask: np.ndarray) -> np.ndarray:
+def _size(shape: tuple[int, ...], side: int) -> tuple[int, int]:
+    h, w = shape[:2]
+    scale = side / max(h, w)
+    return max(1, round(w * scale)), max(1, round(h * scale))
+
+
+def timeline_position(prev_t_ms: float, next_t_ms: float, first_ms: float, last_ms: float) -> tuple[float, float]:
+    """Where a pair lies in its video: (prev, next) time as fractions in [0, 1] of the keyframes' span."""
+    span = max(float(last_ms) - float(first_ms), 1.0)
+    return (
+        float(np.clip((prev_t_ms - first_ms) / span, 0.0, 1.0)),
+        float(np.clip((next_t_ms - first_ms) / span, 0.0, 1.0)),
+    )
+
+
+def _specks(target_rgb: np.ndarray, mask: np.ndarray) -> list[float]:
+    """Share of I_T pixels in the mask that stand out from their neighbourhood (any / by colour), mean contrast."""
+    size = _size(mask.shape, SPECK_SIDE)
+    m = _resize((mask > 0).astype(np.uint8), size, nearest=True).astype(bool)
+    region = m if m.any() else np.ones_like(m)
+    small = _resize(target_rgb, size)
+    lab, median = _lab(small), _lab(cv2.medianBlur(small, 7))
+    contrast = np.sqrt(((lab - median) ** 2).sum(-1))[region]
+    chroma = np.abs(lab[..., 1:] - median[..., 1:]).sum(-1)[region]
+    return [
+        float((contrast > SPECK_LAB).mean()),
+        float((chroma > SPECK_LAB).mean()),
+        float(contrast.mean()) / SPECK_LAB,
+    ]
+
+
+def region_features(
+    prev_rgb: np.ndarray,
+    next_rgb: np.ndarray,
+    mask: np.ndarray,
+    target_rgb: np.ndarray,
+    blank_rgb: np.ndarray,
+    timeline: tuple[float, float],
+) -> np.ndarray:
     """One feature vector (order: FEATURE_NAMES) for the change prev -> next inside `mask` (HxW, nonzero = changed).
 
-    An empty mask gives the whole-image statistics with area 0, so such pairs still get a label.
+    `target_rgb` is the finished painting I_T, `blank_rgb` the video's first keyframe (the canvas before
+    painting), `timeline` the pair's `timeline_position`. An empty mask gives the whole-image statistics with
+    area 0, so such pairs still get a label.
     """
-    if prev_rgb.shape != next_rgb.shape or mask.shape[:2] != next_rgb.shape[:2]:
-        raise ValueError(
-            f"prev {prev_rgb.shape}, next {next_rgb.shape} and mask {mask.shape} must share height and width"
-        )
-    h, w = mask.shape[:2]
-    scale = WORK_SIDE / max(h, w)
-    size = (max(1, round(w * scale)), max(1, round(h * scale)))
+    shapes = {"prev": prev_rgb.shape, "next": next_rgb.shape, "target": target_rgb.shape, "blank": blank_rgb.shape}
+    if len(set(shapes.values())) != 1 or mask.shape[:2] != next_rgb.shape[:2]:
+        raise ValueError(f"images {shapes} and mask {mask.shape} must share height and width (rectified keyframes)")
+    size = _size(mask.shape, WORK_SIDE)
     m = _resize((mask > 0).astype(np.uint8), size, nearest=True).astype(bool)
     nxt, prv = _lab(_resize(next_rgb, size)), _lab(_resize(prev_rgb, size))
+    tgt, blank = _lab(_resize(target_rgb, size)), _lab(_resize(blank_rgb, size))
     area = float(m.mean())
     region = m if m.any() else np.ones_like(m)
-    ys, xs = np.nonzero(region)
     hh, ww = region.shape
-    inside, change = nxt[region], (nxt - prv)[region]
+    ys, xs = np.nonzero(region)
+
+    inside, change, target = nxt[region], (nxt - prv)[region], tgt[region]
     colour = [*inside.mean(0), *inside.std(0), *change.mean(0)]
-    bands = [float(region[i * hh // BANDS : (i + 1) * hh // BANDS].sum()) / len(ys) for i in range(BANDS)]
-    position = [xs.mean() / ww, ys.mean() / hh, xs.min() / ww, ys.min() / hh, (xs.max() + 1) / ww, (ys.max() + 1) / hh]
+    target_colour = [*target.mean(0), *target.std(0)]
+    fifth = max(1, hh // 5)
+    top, bottom = tgt[:fifth].reshape(-1, 3).mean(0), tgt[-fifth:].reshape(-1, 3).mean(0)
+    relative = [*(inside.mean(0) - top), *(inside.mean(0) - bottom)]
+    position = [*(np.percentile(xs, [5, 50, 95]) / ww), *(np.percentile(ys, [5, 25, 50, 75, 95]) / hh)]
+
+    # the solid core: what is left after removing specks and thin strokes
+    core = cv2.morphologyEx(region.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)).astype(bool)
+    solid = float(core.sum()) / len(ys)
+    core_ys = np.nonzero(core)[0] if core.any() else ys
+    core_features = [*(np.percentile(core_ys, [2, 50, 98]) / hh), solid]
+
+    fragments = cv2.connectedComponents(region.astype(np.uint8))[0] - 1
+    box = (np.ptp(xs) + 1) * (np.ptp(ys) + 1)
+    shape = [
+        float(region.any(0).mean()),
+        float(region.any(1).mean()),
+        len(ys) / box,
+        min(float(np.log1p(fragments)) / 5.0, 1.0),
+    ]
+
     grey = cv2.cvtColor(_resize(next_rgb, size), cv2.COLOR_RGB2GRAY)
     gx, gy = cv2.Sobel(grey, cv2.CV_32F, 1, 0), cv2.Sobel(grey, cv2.CV_32F, 0, 1)
     grad = float(np.sqrt(gx**2 + gy**2)[region].mean()) / 255.0
     lbp = local_binary_pattern(grey, LBP_P, LBP_R, method="uniform")[region]
     hist = np.bincount(lbp.astype(int), minlength=LBP_P + 2)[: LBP_P + 2] / len(lbp)
-    vector = np.array([*colour, *position, *bands, area, grad, *hist], np.float64)
+
+    blank_before = np.sqrt(((prv - blank) ** 2).sum(-1)) < BLANK_LAB
+    blank_after = np.sqrt(((nxt - blank) ** 2).sum(-1)) < BLANK_LAB
+    progress = [1.0 - float(blank_before.mean()), float(blank_before[region].mean()), 1.0 - float(blank_after.mean())]
+
+    vector = np.array(
+        [
+            *colour,
+            *target_colour,
+            *relative,
+            *position,
+            *core_features,
+            area,
+            *shape,
+            grad,
+            *hist,
+            *_specks(target_rgb, mask),
+            *progress,
+            *timeline,
+        ],
+        np.float64,
+    )
     assert vector.shape == (len(FEATURE_NAMES),)
     return vector
 
 
-def pair_features(prev_path: Path | str, next_path: Path | str, mask_path: Path | str) -> np.ndarray:
-    """`region_features` from the files of one pair (its I_{t-1}, I_t and binary M_t mask PNG)."""
-    return region_features(read_rgb(prev_path), read_rgb(next_path), read_gray(mask_path))
+def pair_features(
+    prev_path: Path | str,
+    next_path: Path | str,
+    mask_path: Path | str,
+    target_path: Path | str,
+    blank_path: Path | str,
+    timeline: tuple[float, float],
+) -> np.ndarray:
+    """`region_features` from the files of one pair: I_{t-1}, I_t, the binary M_t mask PNG, I_T, the first keyframe."""
+    prev, nxt, target, blank = (read_rgb(p) for p in (prev_path, next_path, target_path, blank_path))
+    return region_features(prev, nxt, read_gray(mask_path), target, blank, timeline)

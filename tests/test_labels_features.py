@@ -1,0 +1,146 @@
+"""The nearest labeller's features (time line, robust position, progress, specks) and its learned metric."""
+
+from __future__ import annotations
+
+import itertools
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from training.data.images import write_image
+from training.labels.auto import table_features
+from training.labels.features import FEATURE_NAMES, region_features, timeline_position
+from training.labels.nearest import NearestLabeller
+
+IDX = {name: i for i, name in enumerate(FEATURE_NAMES)}
+H, W = 48, 64
+BLANK = np.full((H, W, 3), 245, np.uint8)
+
+
+def _features(prev, nxt, mask, target=None, blank=BLANK, timeline=(0.2, 0.4)) -> np.ndarray:
+    return region_features(prev, nxt, mask, nxt if target is None else target, blank, timeline)
+
+
+def _band(rows: slice, colour=(40, 150, 40), base: np.ndarray = BLANK) -> tuple[np.ndarray, np.ndarray]:
+    nxt = base.copy()
+    nxt[rows] = colour
+    mask = np.zeros((H, W), np.uint8)
+    mask[rows] = 255
+    return nxt, mask
+
+
+def test_timeline_position_is_in_unit_range_and_orders_pairs():
+    keyframes = [3000, 9000, 14000, 30000, 41000]
+    spans = [timeline_position(a, b, keyframes[0], keyframes[-1]) for a, b in itertools.pairwise(keyframes)]
+    flat = [t for span in spans for t in span]
+    assert flat == sorted(flat) and flat[0] == 0.0 and flat[-1] == 1.0
+    assert all(0.0 <= t <= 1.0 for t in flat)
+    assert timeline_position(0, 50000, 3000, 41000) == (0.0, 1.0)  # clipped outside the keyframes
+    assert timeline_position(5, 5, 5, 5) == (0.0, 0.0)  # a single instant does not divide by zero
+    nxt, mask = _band(slice(30, 48))
+    late = _features(BLANK, nxt, mask, timeline=timeline_position(30000, 41000, 3000, 41000))
+    assert late[IDX["t_prev"]] == pytest.approx(27 / 38) and late[IDX["t_next"]] == 1.0
+
+
+def test_position_ignores_stray_specks():
+    nxt, mask = _band(slice(32, 48))
+    clean = _features(BLANK, nxt, mask)
+    mask[0, 5] = mask[1, 40] = 255  # a speck of noise at the top (hand, compression)
+    noisy = _features(BLANK, nxt, mask)
+    for name in ("y05", "y50", "core_y02"):
+        assert noisy[IDX[name]] == pytest.approx(clean[IDX[name]], abs=0.02)
+        assert noisy[IDX[name]] > 0.6
+    assert noisy[IDX["fragments"]] > clean[IDX["fragments"]] and noisy[IDX["solid"]] < 1.0
+
+
+def test_progress_tells_painting_on_blank_canvas_from_painting_over_paint():
+    sky, _ = _band(slice(0, 24), (90, 140, 230))
+    first, first_mask = _band(slice(0, 24), (90, 140, 230))
+    over, over_mask = _band(slice(8, 16), (240, 240, 200), base=sky)  # clouds on the finished sky
+    base_coat = _features(BLANK, first, first_mask)
+    detail = _features(sky, over, over_mask)
+    assert base_coat[IDX["on_blank"]] == 1.0 and detail[IDX["on_blank"]] == 0.0
+    assert base_coat[IDX["painted_before"]] == 0.0 and detail[IDX["painted_before"]] == pytest.approx(0.5, abs=0.03)
+    assert detail[IDX["painted_after"]] == pytest.approx(0.5, abs=0.03)
+    assert all(0.0 <= v[IDX[n]] <= 1.0 for v in (base_coat, detail) for n in ("painted_before", "painted_after"))
+
+
+def test_specks_see_flowers_in_the_finished_painting():
+    grass, mask = _band(slice(24, 48), (60, 140, 50))
+    flowers = grass.copy()
+    rng = np.random.default_rng(0)
+    for y, x in zip(rng.integers(26, 46, 30), rng.integers(2, 62, 30), strict=True):
+        flowers[y, x] = (230, 40, 50)
+    plain = _features(BLANK, grass, mask, target=grass)
+    flowery = _features(BLANK, grass, mask, target=flowers)
+    assert plain[IDX["specks"]] == 0.0 and flowery[IDX["specks"]] > 0.01
+    assert flowery[IDX["colour_specks"]] > 0.01 and flowery[IDX["detail"]] > plain[IDX["detail"]]
+
+
+def test_the_learned_metric_ignores_features_that_vary_within_a_label():
+    rng = np.random.default_rng(0)
+
+    def sample(n):
+        labels = rng.integers(0, 2, n)
+        x = rng.normal(0, 1, (n, 30))  # 29 features of noise ...
+        x[:, 0] = labels * 2.0 - 1.0 + rng.normal(0, 0.3, n)  # ... and one that tells the labels apart
+        return x, [("sky", "lake")[t] for t in labels]
+
+    x_train, y_train = sample(80)
+    x_test, y_test = sample(200)
+    euclid = np.array([y_train[i] for i in np.argmin(((x_test[:, None] - x_train[None]) ** 2).sum(-1), 1)])
+    assert np.mean(euclid == y_test) < 0.8  # a plain nearest neighbour drowns in the noise
+    for model in (NearestLabeller(), NearestLabeller(k=5)):
+        predicted = model.fit(x_train, y_train).predict(x_test)
+        assert np.mean(np.array(predicted) == y_test) > 0.95, model.describe
+    assert NearestLabeller().describe == "centroid" and NearestLabeller(k=5).describe == "k=5"
+    with pytest.raises(ValueError, match="k must be None"):
+        NearestLabeller(k=0)
+    with pytest.raises(ValueError, match="NaN"):
+        NearestLabeller().fit(np.full((2, 3), np.nan), ["sky", "lake"])
+
+
+def test_one_example_per_label_is_its_own_nearest():
+    x = np.random.default_rng(1).normal(size=(3, len(FEATURE_NAMES)))
+    labels = ["sky", "hills", "lake"]
+    for model in (NearestLabeller(), NearestLabeller(k=1)):
+        assert model.fit(x, labels).predict(x) == labels
+    assert NearestLabeller().fit(x[:1], ["sky"]).predict(x) == ["sky"] * 3
+
+
+def test_table_features_take_time_line_and_blank_canvas_from_the_whole_video(tmp_path: Path):
+    bands = [slice(0, 16), slice(16, 32), slice(32, 48)]
+    frames = [BLANK]
+    for rows in bands:
+        frames.append(_band(rows, (60, 120, 200), base=frames[-1])[0])
+    paths = []
+    for i, frame in enumerate(frames):
+        paths.append(tmp_path / f"k{i}.png")
+        write_image(paths[-1], frame)
+    masks = []
+    for i, rows in enumerate(bands):
+        masks.append(tmp_path / f"m{i}.png")
+        write_image(masks[-1], _band(rows)[1])
+    times = [0, 10000, 25000, 40000]
+    pairs = pd.DataFrame(
+        {
+            "pair_index": [0, 1, 2],
+            "prev_t_ms": times[:-1],
+            "next_t_ms": times[1:],
+            "prev_path": [str(p) for p in paths[:-1]],
+            "next_path": [str(p) for p in paths[1:]],
+            "target_path": str(paths[-1]),
+        }
+    )
+    table = pd.DataFrame({"pair_index": [0, 1, 2], "mt_mask_path": [str(p) for p in masks]})
+    whole = np.stack(list(table_features(pairs, table)))
+    assert whole[:, IDX["t_prev"]].tolist() == [0.0, 0.25, 0.625] and whole[:, IDX["t_next"]].tolist()[-1] == 1.0
+    assert whole[:, IDX["painted_before"]] == pytest.approx([0.0, 1 / 3, 2 / 3], abs=0.03)
+    chosen = pairs.iloc[[2]]
+    np.testing.assert_allclose(next(table_features(chosen, table, pairs)), whole[2])
+    alone = next(table_features(chosen, table))  # without the video: its own span and its own first frame
+    assert alone[IDX["t_prev"]] == 0.0 and alone[IDX["painted_before"]] == 0.0
+    with pytest.raises(ValueError, match="no M_t mask"):
+        list(table_features(pairs, table.iloc[:2]))
