@@ -108,7 +108,7 @@ def test_a_hand_that_moves_over_three_frames_is_occluded_in_each():
     assert reasons(selection)[3:6] == ["occluded"] * 3
 
 
-def test_the_last_frame_of_a_passage_is_kept_before_a_burst_of_new_paint():
+def test_a_keyframe_waits_for_the_faint_end_of_its_passage():
     images = [with_blocks(0, seed=0), with_blocks(1, seed=1)]
     for k in range(2, 5):  # small touches of 0.23 %: together 0.7 %, below min_change
         image = with_blocks(1, seed=k)
@@ -120,10 +120,39 @@ def test_the_last_frame_of_a_passage_is_kept_before_a_burst_of_new_paint():
         burst[60:65, 90 + 8 * j : 95 + 8 * j] = (170, 150, 150)
     images += [burst, burst.copy(), burst.copy()]
     selection = select_keyframes(timeline(images), EVERY)
-    assert selection.kept_t_ms == [2000, 5000, 8000]  # the burst is the last paint: I_T represents it
-    assert "before a burst" in selection.decisions[4].detail
-    plain = select_keyframes(timeline(images), replace(EVERY, burst_keep_change=0.02))
-    assert plain.kept_t_ms == [2000, 8000]
+    # the block's passage ends with the touches: its keyframe is the last of them, not the block alone
+    assert selection.kept_t_ms == [5000, 8000]  # the burst is the last paint: I_T represents it
+    assert "end of the passage that qualified at 2000 ms" in selection.decisions[4].detail
+    assert "passage goes on faintly" in selection.decisions[1].detail
+    # with a smaller min_change the touches soon add up to a passage of their own: the tail stops there
+    small = replace(EVERY, min_change=0.005)
+    assert select_keyframes(timeline(images), small).kept_t_ms[0] == 4000
+
+
+def test_the_last_frame_of_a_passage_is_kept_before_a_burst_sooner_than_min_interval():
+    counts = [0, 1, 1, 1, 2, 2, 3, 3, 3, 3]
+    images = [with_blocks(c, seed=i) for i, c in enumerate(counts)]
+    spaced = replace(EVERY, min_interval_s=4.0)
+    selection = select_keyframes(timeline(images), spaced)
+    assert selection.kept_t_ms == [4000, 6000, 10000]  # 6000: 2 s after 4000, the last frame before the burst
+    assert "before a burst" in selection.decisions[5].detail
+    strict = select_keyframes(timeline(images), replace(spaced, burst_interval_fraction=1.0))
+    assert strict.kept_t_ms == [4000, 10000]
+    plain = select_keyframes(timeline(images), replace(spaced, burst_keep_change=0.05))
+    assert plain.kept_t_ms == [4000, 10000]
+
+
+def test_a_brush_tip_with_fingertips_along_the_edge_is_an_occluder():
+    counts = [0, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 2]
+    images = [with_blocks(c, seed=i) for i, c in enumerate(counts)]
+    tip = images[4].copy()
+    tip[83:90, 60:63] = SKIN  # fingertips at the bottom edge ...
+    tip[83:90, 63:68] = (30, 25, 20)  # ... holding a dark brush: 0.3 % of the canvas, mostly not skin
+    images[4] = tip
+    flags = [flag for flag, _ in detect_occluders_temporal(timeline(images), EVERY)]
+    assert flags == [i == 4 for i in range(12)]
+    off = [flag for flag, _ in detect_occluders_temporal(timeline(images), replace(EVERY, edge_band_area=1.0))]
+    assert not any(off)
 
 
 def test_a_frame_next_to_an_occluded_one_gives_way_to_the_next_clean_frame():
@@ -134,8 +163,8 @@ def test_a_frame_next_to_an_occluded_one_gives_way_to_the_next_clean_frame():
     got = reasons(selection)
     assert got[2] == "occluded"
     assert got[3] == "unchanged" and "next to an occluded frame" in selection.decisions[3].detail
-    assert selection.kept_t_ms == [5000, 12000]
-    assert "instead of the frame at 4000 ms" in selection.decisions[4].detail
+    assert selection.kept_t_ms == [6000, 12000]  # the last frame showing the block, before the next one
+    assert "the end of the passage that qualified at 4000 ms" in selection.decisions[5].detail
 
 
 def test_a_brush_tip_entering_where_the_hand_then_is_counts_as_occluded():
@@ -193,8 +222,8 @@ def test_exposure_flicker_is_not_paint():
     ]
     selection = select_keyframes(timeline(images), EVERY)
     assert "occluded" not in reasons(selection)
-    assert selection.kept_t_ms == [3000, 13000]
-    assert reasons(selection)[3:6] == ["unchanged"] * 3
+    assert selection.kept_t_ms == [6000, 13000]  # the end of the block's passage, then the target
+    assert reasons(selection)[2:5] == ["unchanged"] * 3
 
 
 def test_gains_follow_the_unchanged_pixels_even_when_most_of_the_canvas_changed():
@@ -216,8 +245,9 @@ def test_min_interval_and_min_change_leave_frames_unchanged_with_the_reason_in_t
     assert spaced.kept_t_ms == [3000, 6000, 9000]  # 2 s, 5 s: 3 s apart; then the target
     assert "min_interval_s" in spaced.decisions[1].detail
     picky = select_keyframes(frames, replace(EVERY, min_change=0.06))  # each block is ~3.7 %
-    assert picky.kept_t_ms == [3000, 5000, 9000]  # two blocks at a time; then the target
-    assert "min_change" in picky.decisions[3].detail
+    # two blocks at a time; the third joins as the tail (it adds less than min_change); then the target
+    assert picky.kept_t_ms == [4000, 6000, 9000]
+    assert "min_change" in picky.decisions[4].detail
 
 
 def test_no_canvas_frames_are_skipped_and_do_not_break_the_windows():

@@ -142,16 +142,20 @@ class Blob:
     elongation: float  # its area over the area of that disc: about 1-3 for a hand, tens for a thin line
     skin: float  # fraction of its pixels that are skin-coloured
     touches_edge: bool  # reaches the canvas border (hands and arms enter from outside the canvas)
+    in_band: float = 0.0  # fraction of its pixels within the border band given to :func:`blobs`
 
 
-def blobs(mask: np.ndarray, skin: np.ndarray) -> tuple[list[Blob], np.ndarray]:
-    """Connected regions of ``mask`` (8-connectivity), largest first, and the label image."""
+def blobs(mask: np.ndarray, skin: np.ndarray, band: float = 0.0) -> tuple[list[Blob], np.ndarray]:
+    """Connected regions of ``mask`` (8-connectivity), largest first, and the label image. ``band``: width of the
+    border band (fraction of the long side) whose share of each blob is reported as ``in_band``."""
     binary = mask.astype(np.uint8)
     count, labels, stats, _ = cv2.connectedComponentsWithStats(binary, connectivity=8)
     # the image border is not background here: an arm continues beyond the canvas edge
     radius = cv2.distanceTransform(binary, cv2.DIST_L2, 3)
     height, width = mask.shape
     total, long_side = float(mask.size), float(max(height, width))
+    rows, cols = np.arange(height)[:, None], np.arange(width)[None, :]
+    border = np.minimum(np.minimum(rows, height - 1 - rows), np.minimum(cols, width - 1 - cols)) < band * long_side
     found = []
     for k in range(1, count):
         x, y, w, h, area = (int(v) for v in stats[k])
@@ -160,7 +164,8 @@ def blobs(mask: np.ndarray, skin: np.ndarray) -> tuple[list[Blob], np.ndarray]:
         radius_px = max(float(radius[y : y + h, x : x + w][inside].max()), 0.5)
         elongation = area / (np.pi * radius_px**2)
         edge = x == 0 or y == 0 or x + w == width or y + h == height
-        found.append(Blob(k, area / total, radius_px / long_side, elongation, skin_fraction, edge))
+        in_band = float(border[y : y + h, x : x + w][inside].mean()) if edge and band > 0 else 0.0
+        found.append(Blob(k, area / total, radius_px / long_side, elongation, skin_fraction, edge, in_band))
     found.sort(key=lambda b: b.area, reverse=True)
     return found, labels
 

@@ -36,6 +36,12 @@ class KeyframeConfig:
     the painter starts a new passage, often a new layer) is kept if it shows at least this much new paint
     since the last keyframe, so that pairs do not mix the end of one passage with the next."""
 
+    burst_interval_fraction: float = 0.5
+    """The last clean frame before a burst is kept from this fraction of ``min_interval_s`` after the last
+    keyframe on (not only after all of it) when it follows a lull (it added less than ``min_change`` itself):
+    a passage shorter than ``min_interval_s`` that ends faintly still ends a pair, instead of its paint being
+    represented by a keyframe of the next passage. Bursts within a busy passage wait for ``min_interval_s``."""
+
     work_long_side: int = 160
     """Long side (px) of the copies every decision is made on; bounds memory and time per frame."""
 
@@ -80,6 +86,18 @@ class KeyframeConfig:
     """A transient blob reaching the canvas edge is an occluder from this size on even without skin colour
     (a sleeve, a body, a palette held in front of the canvas)."""
 
+    edge_band: float = 0.06
+    """Width (fraction of the canvas long side) of the band along the canvas border where a brush tip or
+    fingertips enter: see ``edge_band_area``."""
+
+    edge_band_area: float = 0.0007
+    """A compact transient blob lying (80 %) within ``edge_band`` of the border is an occluder from this size
+    on (0.07 %) when some of it (``edge_band_skin``) is skin-coloured: a brush held at the edge with the tips of
+    the fingers, too small for ``occluder_min_area``. Paint repainted at the border has no skin in it."""
+
+    edge_band_skin: float = 0.1
+    """Skin fraction that makes an ``edge_band`` blob an occluder."""
+
     guard_frames: int = 1
     """Frames on each side of an occluded frame that get the stricter edge test of ``guard_area``."""
 
@@ -107,10 +125,14 @@ class KeyframeConfig:
         fractions = {
             "min_change": self.min_change,
             "burst_keep_change": self.burst_keep_change,
+            "burst_interval_fraction": self.burst_interval_fraction,
             "occluder_thickness": self.occluder_thickness,
             "occluder_min_area": self.occluder_min_area,
             "occluder_edge_area": self.occluder_edge_area,
             "guard_area": self.guard_area,
+            "edge_band": self.edge_band,
+            "edge_band_area": self.edge_band_area,
+            "edge_band_skin": self.edge_band_skin,
             "guard_reach": self.guard_reach,
             "skin_fraction": self.skin_fraction,
             "completion_tolerance": self.completion_tolerance,

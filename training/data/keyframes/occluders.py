@@ -72,8 +72,9 @@ def transient_mask(
     return change_mask(change, config.occluder_threshold, config.occluder_opening_px)
 
 
-def occluder_blob(found: Sequence[Blob], config: KeyframeConfig) -> Blob | None:
-    """The first (largest) transient blob that looks like an occluder, or None."""
+def occluder_blob(found: Sequence[Blob], config: KeyframeConfig, edge_band: bool = True) -> Blob | None:
+    """The first (largest) transient blob that looks like an occluder, or None. ``edge_band=False`` leaves
+    out the edge-band rule (at the end of a video, where the last strokes look transient too)."""
     for blob in found:
         thin = blob.thickness < config.occluder_thickness or blob.elongation > config.occluder_elongation
         if thin or not blob.touches_edge:
@@ -82,7 +83,17 @@ def occluder_blob(found: Sequence[Blob], config: KeyframeConfig) -> Blob | None:
             return blob
         if blob.skin >= config.skin_fraction and blob.area >= config.occluder_min_area:
             return blob
+        if edge_band and _at_edge_band(blob, config):
+            return blob
     return None
+
+
+EDGE_BAND_SHARE = 0.8  # share of a blob's pixels inside the border band for the edge-band rule
+
+
+def _at_edge_band(blob: Blob, config: KeyframeConfig) -> bool:
+    """A small compact blob along the border with some skin in it: a brush tip held by fingertips at the edge."""
+    return blob.in_band >= EDGE_BAND_SHARE and blob.area >= config.edge_band_area and blob.skin >= config.edge_band_skin
 
 
 def _describe(blob: Blob | None, total: float, found: Sequence[Blob], long_side: int) -> str:
@@ -91,6 +102,8 @@ def _describe(blob: Blob | None, total: float, found: Sequence[Blob], long_side:
             return "no transient change"
         return f"transient change over {100 * total:.1f} % of the canvas, none of it hand-like"
     where = "reaching the canvas edge" if blob.touches_edge else "inside the canvas"
+    if blob.in_band >= EDGE_BAND_SHARE:
+        where = "along the canvas edge: a brush tip or fingertips"
     return (
         f"hand-like change over {100 * total:.1f} % of the canvas (blob {100 * blob.area:.1f} %, "
         f"{blob.thickness * long_side:.0f} px thick at {long_side} px, elongation {blob.elongation:.1f}, "
@@ -110,7 +123,7 @@ def _transient_blobs(
     mask = transient_mask(work, index, before, after, config, at_end)
     if not mask.any():
         return [], np.zeros(mask.shape, np.int32), 0.0
-    found, labels = blobs(mask, skin_mask(work.image(index)))
+    found, labels = blobs(mask, skin_mask(work.image(index)), config.edge_band)
     return found, labels, float(mask.mean())
 
 
@@ -118,7 +131,7 @@ def _judge(
     work: WorkFrames, index: int, before: list[int], after: list[int], at_end: bool, config: KeyframeConfig
 ) -> _Judged:
     found, labels, total = _transient_blobs(work, index, before, after, at_end, config)
-    blob = occluder_blob(found, config)
+    blob = occluder_blob(found, config, edge_band=not at_end)
     long_side = max(labels.shape)
     verdict = (blob is not None, _describe(blob, total, found, long_side))
     return _Judged(verdict, None if blob is None else labels == blob.label)

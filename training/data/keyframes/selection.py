@@ -9,7 +9,9 @@ Paper Sec. 4: frames "showing hands, paint strokes, or minimal changes were excl
    canvas no longer differs from it (single-frame outliers, e.g. a missed brush, are ignored);
 3. new paint: walking the clean frames before completion, a frame is kept when it shows at least
    ``min_change`` of new paint since the last keyframe and ``min_interval_s`` have passed; otherwise it is
-   "unchanged". The last clean frame before a burst of new paint is kept too (see ``burst_keep_change``).
+   "unchanged". A frame due to be kept waits for the faint end of its passage (the following clean frames
+   that add less than ``min_change``), so a pair holds a whole passage. The last clean frame before a burst
+   of new paint is kept too (see ``burst_keep_change``, ``burst_interval_fraction``).
    The last keyframe before I_T is dropped when I_T adds (almost) nothing to it or comes sooner than
    ``min_interval_s`` after it.
 """
@@ -175,6 +177,16 @@ def _next_to_occluded(work: WorkFrames, verdicts: list[tuple[bool, str]]) -> set
 
 
 @dataclass
+class _Due:
+    """A frame due to be kept, waiting for the end of its passage."""
+
+    index: int  # the frame that would be kept now
+    first: int  # the frame that qualified first
+    change: float  # new paint of ``first`` since the last keyframe
+    detail: str
+
+
+@dataclass
 class _Walk:
     """State of the greedy pass over the clean frames before completion."""
 
@@ -187,19 +199,36 @@ class _Walk:
     last_kept_ms: int = 0  # the white canvas I_0 sits at t = 0
     pending: tuple[int, float] | None = None  # last clean frame not kept: (index, new paint since the keyframe)
     safe_pending: tuple[int, float] | None = None  # the same, among frames that are not risky
-    deferred: tuple[int, str] | None = None  # a risky frame due to be kept: (index, detail)
+    due: _Due | None = None
+    seen: list[int] = field(default_factory=list)  # clean frames walked so far
 
     def keep(self, i: int, detail: str) -> None:
         self.decisions[i] = FrameDecision(self.work.t_ms[i], True, None, detail)
         self.kept.append(i)
         self.reference, self.last_kept_ms = self.work.image(i), self.work.t_ms[i]
-        self.pending = self.safe_pending = self.deferred = None
+        self.pending = self.safe_pending = self.due = None
 
     def skip(self, i: int, detail: str, change: float) -> None:
         self.decisions[i] = FrameDecision(self.work.t_ms[i], False, "unchanged", detail)
         self.pending = (i, change)
         if i not in self.risky:
             self.safe_pending = (i, change)
+
+    def commit(self) -> None:
+        """Keep the frame due to be kept."""
+        due = self.due
+        assert due is not None
+        if due.index == due.first:
+            self.keep(due.index, due.detail)
+            return
+        image = self.work.image(due.index)
+        change = 1.0 if self.reference is None else changed_fraction(image, self.reference, self.config)
+        t_first = self.work.t_ms[due.first]
+        self.keep(
+            due.index,
+            f"new paint over {_percent(change)} since the last keyframe; the end of the passage that qualified at "
+            f"{t_first} ms",
+        )
 
 
 def _walk_new_paint(
@@ -212,9 +241,12 @@ def _walk_new_paint(
 ) -> list[int]:
     """Greedy pass over the clean frames before ``completion``; fills ``decisions``, returns the kept indices.
 
-    A frame due to be kept right next to an occluded frame is deferred: when the following clean frame is
-    not next to one and adds less than ``min_change``, that frame is kept instead (a hand entering or
-    leaving may still show at the canvas edge of the first, too little for the occluder test).
+    A frame due to be kept waits for the end of its passage: while each following clean frame adds less than
+    ``min_change`` to it, and all of them together less than ``min_change`` to the frame that qualified (the
+    passage tailing off in faint detail), the later frame is kept instead. A due frame right next
+    to an occluded frame gives way to the following clean frame when that one adds less than ``min_change``
+    (a hand entering or leaving may still show at the canvas edge of the first, too little for the occluder
+    test), and a frame next to an occluded one never takes over from one that is not.
     """
     walk = _Walk(work, config, risky, decisions)
     for position, i in enumerate(candidates):
@@ -227,7 +259,8 @@ def _walk_new_paint(
         if t <= 0:
             decisions[i] = FrameDecision(t, False, "unchanged", "at t = 0 ms, the time of the white canvas I_0")
             continue
-        if walk.deferred is not None and _resolve_deferred(walk, i):
+        walk.seen.append(i)
+        if walk.due is not None and _extend_due(walk, i):
             continue
         _keep_before_burst(walk, i)
         change = 1.0 if walk.reference is None else changed_fraction(image, walk.reference, config)
@@ -245,41 +278,43 @@ def _walk_new_paint(
                 f"new paint over {_percent(change)}",
                 change,
             )
-        elif i in risky:
-            walk.skip(i, "", change)
-            walk.deferred = (i, f"new paint over {_percent(change)} since the last keyframe")
         else:
-            walk.keep(i, f"new paint over {_percent(change)} since the last keyframe")
-    if walk.deferred is not None:
-        walk.keep(*walk.deferred)
+            walk.skip(i, "", change)
+            walk.due = _Due(i, i, change, f"new paint over {_percent(change)} since the last keyframe")
+    if walk.due is not None:
+        walk.commit()
     _keep_before_burst(walk, completion)  # the last strokes may be a burst of their own
     return walk.kept
 
 
-def _resolve_deferred(walk: _Walk, i: int) -> bool:
-    """Keep ``i`` instead of the deferred frame when it is safe and adds little; returns True if it did."""
-    assert walk.deferred is not None
-    deferred, detail = walk.deferred
-    step = changed_fraction(walk.work.image(i), walk.work.image(deferred), walk.config)
-    if i not in walk.risky and step < walk.config.min_change:
-        t_deferred = walk.work.t_ms[deferred]
-        walk.decisions[deferred] = FrameDecision(
-            t_deferred,
-            False,
-            "unchanged",
-            f"{detail}, but next to an occluded frame: the next clean frame is kept instead",
-        )
-        change = (
-            changed_fraction(walk.work.image(i), walk.reference, walk.config) if walk.reference is not None else 1.0
-        )
-        walk.keep(
-            i,
-            f"new paint over {_percent(change)} since the last keyframe (instead of the frame at "
-            f"{t_deferred} ms, next to an occluded frame)",
-        )
+def _extend_due(walk: _Walk, i: int) -> bool:
+    """Let clean frame ``i`` take over from the due frame, or keep the due frame; True if ``i`` is decided."""
+    due, config, work = walk.due, walk.config, walk.work
+    assert due is not None
+    step = changed_fraction(work.image(i), work.image(due.index), config)
+    if step >= config.min_change:  # a new burst of paint: the passage ended at the due frame
+        walk.commit()
+        return False
+    due_risky, risky = due.index in walk.risky, i in walk.risky
+    if risky and not due_risky:  # wait on: the hand may still show at the edge of this one
+        walk.skip(i, f"next to an occluded frame; adds {_percent(step)} to the frame due to be kept", due.change)
         return True
-    walk.keep(deferred, detail)
-    return False
+    if not due_risky:
+        tail = step if due.index == due.first else changed_fraction(work.image(i), work.image(due.first), config)
+        if tail >= config.min_change:  # the tail has become a passage of its own
+            walk.commit()
+            return False
+    t_due = work.t_ms[due.index]
+    why = "next to an occluded frame" if due_risky else "the passage goes on faintly"
+    walk.decisions[due.index] = FrameDecision(
+        t_due,
+        False,
+        "unchanged",
+        f"{due.detail}, but {why}: the next clean frame, {_percent(step)} later, is kept instead",
+    )
+    walk.skip(i, "", due.change)
+    due.index = i
+    return True
 
 
 def _keep_before_burst(walk: _Walk, i: int) -> None:
@@ -297,8 +332,13 @@ def _keep_before_burst(walk: _Walk, i: int) -> None:
         chosen = walk.safe_pending
     previous, change = chosen
     t_previous = walk.work.t_ms[previous]
-    if change < config.burst_keep_change or (t_previous - walk.last_kept_ms) / 1000.0 < config.min_interval_s:
+    if change < config.burst_keep_change:
         return
+    waited = (t_previous - walk.last_kept_ms) / 1000.0
+    if waited < config.burst_interval_fraction * config.min_interval_s:
+        return
+    if waited < config.min_interval_s and not _quiet_before(walk, previous):
+        return  # paint was arriving fast before it too: the same passage going on, not a new one
     burst = changed_fraction(walk.work.image(i), walk.work.image(walk.pending[0]), config)
     if burst < config.min_change:
         return
@@ -307,6 +347,15 @@ def _keep_before_burst(walk: _Walk, i: int) -> None:
         f"new paint over {_percent(change)} since the last keyframe; last clean frame before a burst of new paint "
         f"({_percent(burst)} in one step)",
     )
+
+
+def _quiet_before(walk: _Walk, i: int) -> bool:
+    """True when clean frame ``i`` added less than ``min_change`` to the clean frame before it."""
+    position = walk.seen.index(i) if i in walk.seen else 0
+    if position == 0:
+        return False
+    before = walk.seen[position - 1]
+    return changed_fraction(walk.work.image(i), walk.work.image(before), walk.config) < walk.config.min_change
 
 
 def _drop_last_if_redundant(
