@@ -106,6 +106,36 @@ def labelled_pairs(data: Path, studio: Path, wanted: set[str]) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def visible_agreement(studio: Path, count: int, seed: int, table: pd.DataFrame, data: Path) -> float:
+    """Share of pairs whose truth (most painting time) is also the layer whose strokes changed most pixels.
+
+    What a labeller naming the most visible change, with a perfect per-layer segmentation, would score.
+    """
+    from evaluation.studio import Studio
+    from evaluation.studio.studio import change_mask
+    from evaluation.studio.video import studio_video_ids
+
+    hits = []
+    children = np.random.SeedSequence(seed).spawn(count)
+    for video_id, child in zip(studio_video_ids(count, seed), children, strict=True):
+        if video_id not in set(table["video"]):
+            continue
+        st = Studio(video_id, int(child.generate_state(1)[0]))
+        truth = json.loads((studio / f"{video_id}.truth.json").read_text())
+        for rec in pd.read_parquet(data / "frame_pairs" / f"{video_id}.parquet").itertuples():
+            label = synthetic_label(truth, rec.prev_t_ms, rec.next_t_ms)
+            if label is None:
+                continue
+            first, last = np.searchsorted(st.stroke_times, [rec.prev_t_ms, rec.next_t_ms], side="right")
+            changed = {}
+            for layer in st.layers:
+                a, b = max(layer.first, first), min(layer.last, last)
+                if b > a:
+                    changed[layer.label] = float((change_mask(st.paint.at(a).copy(), st.paint.at(b)) > 0).mean())
+            hits.append(bool(changed) and max(changed, key=changed.__getitem__) == label)
+    return float(np.mean(hits))
+
+
 def score(train: pd.DataFrame, test: pd.DataFrame, k: int | None) -> tuple[float, float, list[str]]:
     model = NearestLabeller(k=k).fit(np.stack(train["features"]), train["label"].tolist())
     predicted = model.predict(np.stack(test["features"]))
@@ -121,6 +151,11 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=3000)
     parser.add_argument("--k", type=int, default=None, help="k nearest pairs instead of the nearest label mean")
     parser.add_argument("--data", type=Path, default=Path("data/benchmarks/nearest_labeller"))
+    parser.add_argument(
+        "--visible-ceiling",
+        action="store_true",
+        help="also re-render the studio strokes to report how often the truth is the most visibly changed layer",
+    )
     args = parser.parse_args()
     start = time.time()
     data = prepare(args.data, args.count, args.seed)
@@ -150,6 +185,9 @@ def main() -> None:
         print(f"  exact-label ceiling of a perfect kind classifier (majority name per kind): {ceiling:.1%}")
         wrong = Counter((t, p) for t, p in zip(test["label"], predicted, strict=True) if t != p)
         print("  most frequent errors (truth -> predicted):", wrong.most_common(6))
+    if args.visible_ceiling:
+        share = visible_agreement(args.data / "studio", args.count, args.seed, table, data)
+        print(f"truth label == the layer whose strokes visibly changed most pixels: {share:.1%}")
 
 
 if __name__ == "__main__":

@@ -42,10 +42,11 @@ KIND_RANK: dict[str, int] = {
 # Names follow what is drawn (see the module docs). Mountains whose mean colour lies closer than DISTANT_HAZE
 # (CIE Lab distance) to the sky at the horizon are hazy: "distant mountains" (about 30 % of ranges). A water
 # band shallower than LAKE_DEPTH of the canvas height (mean horizon-to-shore distance) is a "lake" (about
-# half). Grass lighter than MEADOW_LIGHT (mean CIE L*) is a sunlit "meadow" (about 40 %).
+# half). Grass lighter than MEADOW_LIGHT (mean CIE L*) is a sunlit "meadow" (about half: the day and golden
+# palettes; the threshold lies in the gap between them and the overcast grass, so few fields are borderline).
 DISTANT_HAZE = 23.0
 LAKE_DEPTH = 0.24
-MEADOW_LIGHT = 57.0
+MEADOW_LIGHT = 53.0
 # Detail layers and the base layer they are painted on (always after it).
 BASE_KIND: dict[str, str] = {
     "sun": "sky",
