@@ -90,16 +90,33 @@ def test_epsilon_parametrisation_trains_on_noise_and_samples(tmp_path: Path):
     assert out.shape == (64, 64, 3)
 
 
-def test_tiny_renderer_predicts_the_change_so_a_silent_network_copies_the_canvas(tmp_path: Path):
-    rend = load_renderer(tiny_preset(tmp_path / "tiny"))
-    assert rend.residual and rend.scheduler.config.prediction_type == "sample"
-    for param in rend.core.unet.conv_out.parameters():  # g_u predicts no change at all
-        torch.nn.init.zeros_(param)
-    target, current, md = _images(2)
-    out = rend.generate(current, target, "sky", md, 20.0, num_steps=3, generator=torch.Generator().manual_seed(0))
+def test_tiny_renderer_lays_paint_over_the_canvas_through_an_opacity_gate(tmp_path: Path):
     from training.models.conditioning import images_to_tensor, tensor_to_images
 
+    rend = load_renderer(tiny_preset(tmp_path / "tiny"))
+    assert rend.residual and rend.alpha and rend.scheduler.config.prediction_type == "sample"
+    lc = rend.core.unet.config.out_channels // 2
+    conv = rend.core.unet.conv_out
+    target, current, md = _images(2)
     resized = tensor_to_images(images_to_tensor(current, rend.resolution))[0]
-    assert np.abs(out.astype(int) - resized.astype(int)).max() <= 1
+
+    def paint_with(logit: float, colour: float) -> np.ndarray:
+        with torch.no_grad():  # a g_u that outputs constant opacity logits and a constant colour
+            conv.weight.zero_()
+            conv.bias[:lc].fill_(logit)
+            conv.bias[lc:].fill_(colour)
+        gen = torch.Generator().manual_seed(0)
+        return rend.generate(current, target, "sky", md, 20.0, num_steps=3, generator=gen)
+
+    closed = paint_with(-30.0, 0.7)  # gate shut: the canvas is copied whatever the colour
+    assert np.abs(closed.astype(int) - resized.astype(int)).max() <= 1
+    opened = paint_with(30.0, 1.0)  # gate open: the colour (latent 1.0 = white) covers everything
+    assert opened.min() >= 254
+    # untrained, the gate starts almost shut (ALPHA_INIT_LOGIT), so training starts near copying
+    fresh = load_renderer(tiny_preset(tmp_path / "tiny"))
+    assert torch.all(fresh.core.unet.conv_out.bias[:lc] < -3)
     saved = rend.save_pretrained(tmp_path / "saved")
-    assert load_renderer(saved).residual  # the parametrisation travels with the weights
+    reloaded = load_renderer(saved)
+    assert reloaded.residual and reloaded.alpha  # the parametrisation travels with the weights
+    assert np.array_equal(reloaded.generate(current, target, "sky", md, 20.0, num_steps=3,
+                                            generator=torch.Generator().manual_seed(0)), opened)

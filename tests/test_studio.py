@@ -82,7 +82,7 @@ def test_files_are_complete_and_atomic(generated: tuple[Path, list[SyntheticVide
         assert v.video_path.stat().st_size > 10_000
         assert v.final_path.is_file() and v.truth_path.is_file() and v.masks_dir.is_dir()
     assert not [p for p in out.rglob("*") if "tmp" in p.name], "temporary files left behind"
-    assert truth["generator"] == "inverse-painting synthetic studio v1"
+    assert truth["generator"] == "inverse-painting synthetic studio v2"
     assert truth["size"] == [320, 240] and truth["fps"] == 10
     assert len(truth["frames"]) == CFG.n_frames == 80
     final = cv2.imread(str(out / truth["final"]))

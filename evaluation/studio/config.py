@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-GENERATOR = "inverse-painting synthetic studio v1"
+GENERATOR = "inverse-painting synthetic studio v2"  # v2: layer names follow what is drawn
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,10 @@ tokenizer whose vocabulary holds the bytes plus the studio's label words; g_f wi
 The tiny renderer's scheduler predicts z_0 (``prediction_type="sample"``) instead of ε (Eq. 1, kept by the
 paper preset): on this CPU an ε model trained for ~150 steps sampled noise (D̄ 0.95 to the true next frame),
 a z_0 model already the right layout. Same schedule (SD-1.5 scaled-linear betas), same sampler.
+Its g_u regresses the change z_0 − E(I_{t-1}) (``renderer_residual``), output as an opacity gate times a paint
+colour, sigmoid(a) · (c − E(I_{t-1})) (``renderer_alpha``; the gate starts nearly shut, so the untrained renderer
+copies the canvas). A plain change regressor left noise of 8-10 grey levels on the unchanged canvas, which
+is what the one-step check's D̄ punishes; new paint laid over the canvas through a gate keeps it closer.
 """
 
 from __future__ import annotations
@@ -83,6 +87,10 @@ class Preset:
     # The renderer regresses z_0 - E(I_{t-1}), the change from the current canvas, instead of z_0 (tiny only:
     # with ~500 CPU steps a z_0 model repaints the whole canvas blurrily and loses to copying I_{t-1}).
     renderer_residual: bool = False
+    # With renderer_residual: g_u outputs per-latent-channel opacity logits and a paint colour, and the change is
+    # sigmoid(opacity) * (colour - E(I_{t-1})) (new paint laid over the canvas); "no change" is then a saturated
+    # gate rather than an exact zero the regression has to hit everywhere (tiny only, see the module docstring)
+    renderer_alpha: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -129,6 +137,7 @@ _TINY_TEMPLATE = Preset(
     renderer_batch_size=8,
     renderer_steps=600,
     renderer_residual=True,
+    renderer_alpha=True,
 )
 TINY_CROSS_DIM = 32
 

@@ -30,7 +30,7 @@ from transformers import CLIPTextModel, CLIPTokenizer, CLIPVisionModelWithProjec
 from .blocks import FeatureEncoder, NextClipGenerator, TimeEncoder
 from .codec import Codec, decode_latents, downsample_factor, encode_images, latent_channels
 from .conditioning import clip_image_embeds, encode_text, images_to_tensor, masks_to_tensor, tensor_to_images
-from .loading import freeze, load_codec, set_conv_in
+from .loading import freeze, load_codec, set_conv_in, set_conv_out
 from .presets import Preset, resolve_source
 from .reference_attention import install_reference_attention
 
@@ -55,6 +55,15 @@ class Guidance:
         unknown = set(self.removed) - set(CONDITIONS)
         if unknown:
             raise ValueError(f"unknown condition(s) {sorted(unknown)} to remove; choose from {list(CONDITIONS)}")
+
+
+ALPHA_INIT_LOGIT = -4.0  # opacity 0.018: an untrained alpha renderer starts close to copying I_{t-1}
+
+
+def alpha_change(out: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+    """The change of an alpha renderer: out = [opacity logits, colour] (2 × latent channels), base = E(I_{t-1})."""
+    logits, colour = out.split(base.shape[1], dim=1)
+    return torch.sigmoid(logits) * (colour - base)
 
 
 class RendererCore(nn.Module):
@@ -162,6 +171,14 @@ class Renderer:
             preset.renderer_unet, subfolder=preset.renderer_unet_subfolder
         )
         set_conv_in(unet, lc + preset.feature_channels)
+        scheduler = DDPMScheduler.from_pretrained(preset.base, subfolder="scheduler")
+        # a change is only a well-defined target for a sample-predicting model
+        residual = preset.renderer_residual and scheduler.config.prediction_type == "sample"
+        alpha = residual and preset.renderer_alpha
+        if alpha:
+            set_conv_out(unet, 2 * lc)
+            with torch.no_grad():
+                unet.conv_out.bias[:lc].fill_(ALPHA_INIT_LOGIT)
         cross = int(unet.config.cross_attention_dim)
         image_encoder = CLIPVisionModelWithProjection.from_pretrained(
             preset.image_encoder, subfolder=preset.image_encoder_subfolder
@@ -180,7 +197,6 @@ class Renderer:
             TimeEncoder(out_dim=cross, hidden_dims=preset.time_hidden_dims),
             NextClipGenerator(clip_dim=clip_dim, out_dim=cross),
         )
-        scheduler = DDPMScheduler.from_pretrained(preset.base, subfolder="scheduler")
         return cls(
             core,
             codec,
@@ -193,8 +209,8 @@ class Renderer:
                 "preset": preset.name,
                 "base": preset.base,
                 "renderer_unet": preset.renderer_unet,
-                # a change is only a well-defined target for a sample-predicting model
-                "residual": preset.renderer_residual and scheduler.config.prediction_type == "sample",
+                "residual": residual,
+                "alpha": alpha,
             },
         )
 
@@ -249,6 +265,15 @@ class Renderer:
     def residual(self) -> bool:
         """True when g_u regresses z_0 − E(I_{t-1}) (see ``Preset.renderer_residual``)."""
         return bool(self.info.get("residual", False))
+
+    @property
+    def alpha(self) -> bool:
+        """True when g_u's output is opacity + colour (see ``Preset.renderer_alpha``)."""
+        return bool(self.info.get("alpha", False))
+
+    def change(self, out: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
+        """g_u's raw output as the regressed quantity: itself, or the alpha renderer's change over ``base``."""
+        return alpha_change(out, base) if self.alpha else out
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         return encode_images(self.codec, images.to(self.device)).float()
@@ -317,6 +342,8 @@ class Renderer:
             for i, t in enumerate(scheduler.timesteps):
                 x = scheduler.scale_model_input(latents, t).expand(n, -1, -1, -1)
                 pred = core.denoise(x, t.expand(n).to(dev), prevs, masks, tokens).float()
+                if self.alpha:
+                    pred = alpha_change(pred, base)
                 guided = pred[:1].clone()
                 for b, name in enumerate(dropped, start=1):
                     guided += (scales[name] - 1.0) * (pred[:1] - pred[b : b + 1])

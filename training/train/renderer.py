@@ -84,7 +84,9 @@ def train_renderer(
         eps = model(noisy, s, zt, prev, b["mt"].to(device), text, clips[:, 0], clips[:, 1], b["dt_s"].to(device), keep)
         target = _regression_target(sched, z0, noise, s)
         if rend.residual:  # the change from the current canvas (Preset.renderer_residual)
-            target = target - rend.encode(prev)
+            base = rend.encode(prev)
+            target = target - base
+            eps = rend.change(eps.float(), base)
         return F.mse_loss(eps.float(), target)
 
     def save(core, folder):
