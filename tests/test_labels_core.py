@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from training.labels.compose import pad_to_square, side_by_side
@@ -81,7 +82,92 @@ TRUTH = {
     ],
 )
 def test_synthetic_label_most_painted_layer(prev, nxt, label):
+    """Without masks (or when no mask tells the layers apart) the layer painted longest wins."""
     assert synthetic_label(TRUTH, prev, nxt) == label
+    if label is not None:  # an empty changed region falls back to painting time
+        blank = [np.zeros((4, 6), bool)] * len(TRUTH["layers"])
+        assert synthetic_label(TRUTH, prev, nxt, np.zeros((4, 6), np.uint8), blank) == label
+
+
+def _masks(shape, boxes):
+    out = []
+    for rows, cols in boxes:
+        mask = np.zeros(shape, bool)
+        mask[rows, cols] = True
+        out.append(mask)
+    return out
+
+
+# 10 x 10 canvas: grass is painted for 1 s over the lower half, birds for 8 s as a 2 x 2 patch of sky
+VISIBLE = {
+    "layers": [
+        {"index": 0, "label": "grass", "start_ms": 0, "end_ms": 1000},
+        {"index": 1, "label": "birds", "start_ms": 1000, "end_ms": 9000},
+    ]
+}
+VISIBLE_MASKS = _masks((10, 10), [(slice(5, 10), slice(0, 10)), (slice(0, 2), slice(0, 2))])
+
+
+def test_synthetic_label_names_the_visibly_larger_change():
+    changed = (VISIBLE_MASKS[0] | VISIBLE_MASKS[1]).astype(np.uint8) * 255
+    assert synthetic_label(VISIBLE, 0, 9000) == "birds"  # painting time alone
+    assert synthetic_label(VISIBLE, 0, 9000, changed, VISIBLE_MASKS) == "grass"  # 50 pixels against 4
+    # only the pair's changed region counts: grass that did not change here is not seen to change
+    sky_only = VISIBLE_MASKS[1].astype(np.uint8) * 255
+    assert synthetic_label(VISIBLE, 0, 9000, sky_only, VISIBLE_MASKS) == "birds"
+    # only layers painted in the interval are candidates, however large their mask
+    assert synthetic_label(VISIBLE, 2000, 9000, changed, VISIBLE_MASKS) == "birds"
+    # masks on another grid (the canvas frames may differ from the canvas by a pixel) are resized to M_t's
+    big = [np.kron(m, np.ones((3, 3), bool)) for m in VISIBLE_MASKS]
+    assert synthetic_label(VISIBLE, 0, 9000, changed, big) == "grass"
+    # an equal visible change falls back to painting time
+    tie = _masks((10, 10), [(slice(0, 2), slice(5, 7)), (slice(0, 2), slice(0, 2))])
+    assert synthetic_label(VISIBLE, 0, 1500, (tie[0] | tie[1]).astype(np.uint8), tie) == "grass"  # 1 s vs 0.5 s
+    with pytest.raises(ValueError, match="1 layer masks for 2 truth layers"):
+        synthetic_label(VISIBLE, 0, 9000, changed, VISIBLE_MASKS[:1])
+
+
+def test_synthetic_label_later_layer_hides_the_earlier_one():
+    """Trees painted over grass show as trees: the later layer claims the pixels both masks cover."""
+    truth = {
+        "layers": [
+            {"index": 0, "label": "grass", "start_ms": 0, "end_ms": 5000},
+            {"index": 1, "label": "trees", "start_ms": 5000, "end_ms": 6000},
+        ]
+    }
+    grass, trees = _masks((10, 10), [(slice(4, 10), slice(0, 10)), (slice(4, 10), slice(0, 6))])
+    changed = grass.astype(np.uint8)
+    # grass's own mask (60 px) is larger, but 36 of its pixels end up under trees, leaving 24 visible
+    assert synthetic_label(truth, 0, 6000, changed, [grass, trees]) == "trees"
+    assert synthetic_label(truth, 0, 4000, changed, [grass, trees]) == "grass"  # trees not painted yet
+
+
+def test_synthetic_labeller_reads_the_studio_masks(tmp_path):
+    from training.data.images import write_image
+    from training.labels.auto import synthetic_labeller
+
+    truth = json.loads(json.dumps(VISIBLE))
+    (tmp_path / "clip.masks").mkdir()
+    for layer, mask in zip(truth["layers"], VISIBLE_MASKS, strict=True):
+        layer["mask"] = f"clip.masks/{layer['index']:02d}_{layer['label']}.png"
+        write_image(tmp_path / layer["mask"], mask.astype(np.uint8) * 255)
+    (tmp_path / "clip.truth.json").write_text(json.dumps(truth))
+    (tmp_path / "clip.mp4").write_bytes(b"x")
+    mt = tmp_path / "mt.png"
+    write_image(mt, (VISIBLE_MASKS[0] | VISIBLE_MASKS[1]).astype(np.uint8) * 255)
+    pairs = pd.DataFrame({"pair_index": [0, 1], "prev_t_ms": [0, 2000], "next_t_ms": [9000, 9000]})
+    masks = pd.DataFrame({"pair_index": [0, 1], "mt_mask_path": [str(mt), str(mt)]})
+
+    labeller = synthetic_labeller(tmp_path / "clip.mp4")
+    assert labeller.label_table(pairs, masks) == ["grass", "birds"]
+    assert labeller.model_id == "studio-truth:unknown:visible"
+    assert labeller.label_table(pairs, None) == ["birds", "birds"]  # no M_t masks: painting time
+    assert labeller.model_id == "studio-truth:unknown"
+    with pytest.raises(ValueError, match="pair 1 has no M_t mask"):
+        labeller.label_table(pairs, masks.iloc[:1])
+    (tmp_path / truth["layers"][1]["mask"]).unlink()
+    with pytest.raises(ValueError, match=r"01_birds\.png is missing"):
+        synthetic_labeller(tmp_path / "clip.mp4")
 
 
 def test_find_truth_follows_symlinks(tmp_path):

@@ -15,7 +15,7 @@ from training.labels.llava import DEFAULT_LLAVA, LlavaLabeller, llava_weights_av
 from training.labels.nearest import NearestLabeller
 from training.labels.prompts import P_LABEL, prompt_hash
 from training.labels.store import now_utc, pair_id, parse_pair_id
-from training.labels.synthetic import find_truth, load_truth, synthetic_label
+from training.labels.synthetic import find_truth, load_layer_masks, load_truth, synthetic_label
 
 AUTO_COLUMNS = ["pair_id", "video_id", "pair_index", "text", "backend", "model_id", "prompt_hash", "labelled_at"]
 BACKENDS = ("auto", "llava", "synthetic", "nearest")
@@ -30,18 +30,38 @@ class PairLabeller(Protocol):
 
 
 class SyntheticLabeller:
-    """Ground-truth layer labels of a studio video (its truth file)."""
+    """Ground-truth layer labels of a studio video (its truth file): see `synthetic_label` for the rule.
+
+    With `layer_masks` (the studio's per-layer change masks) and the video's difference_masks table, each pair
+    gets the layer that changed most of its M_t region (model id `...:visible`); otherwise the layer painted
+    longest between the keyframes.
+    """
 
     backend = "synthetic"
     prompt_hash = prompt_hash(P_LABEL)  # the truth answers the same question p'
 
-    def __init__(self, truth: dict) -> None:
+    def __init__(self, truth: dict, layer_masks: list[np.ndarray] | None = None) -> None:
         self.truth = truth
-        self.model_id = f"studio-truth:{truth.get('generator', 'unknown')}"
+        self.layer_masks = layer_masks
+        self._base_id = f"studio-truth:{truth.get('generator', 'unknown')}"
+        self.model_id = self._base_id + (":visible" if layer_masks is not None else "")
 
     def label_table(self, pairs: pd.DataFrame, masks: pd.DataFrame | None = None) -> list[str | None]:
-        spans = zip(pairs["prev_t_ms"], pairs["next_t_ms"], strict=True)
-        return [synthetic_label(self.truth, int(a), int(b)) for a, b in spans]
+        visible = self.layer_masks is not None and masks is not None
+        # the id names the rule these rows were labelled by (auto_labels reads it after labelling)
+        self.model_id = self._base_id + (":visible" if visible else "")
+        mask_of = masks.set_index("pair_index")["mt_mask_path"] if visible else None
+        out: list[str | None] = []
+        for index, a, b in zip(pairs["pair_index"], pairs["prev_t_ms"], pairs["next_t_ms"], strict=True):
+            changed = None
+            if mask_of is not None:
+                if index not in mask_of.index:
+                    raise ValueError(
+                        f"pair {index} has no M_t mask in difference_masks; re-materialize difference_masks"
+                    )
+                changed = read_gray(mask_of[index])
+            out.append(synthetic_label(self.truth, int(a), int(b), changed, self.layer_masks if visible else None))
+        return out
 
 
 class LlavaPairs:
@@ -175,7 +195,8 @@ def synthetic_labeller(video_path: Path) -> SyntheticLabeller:
             f"{video_path}: the synthetic backend needs the studio's truth file "
             f"{Path(video_path).resolve().with_suffix('').name}.truth.json beside the video; use llava or nearest"
         )
-    return SyntheticLabeller(load_truth(truth))
+    loaded = load_truth(truth)
+    return SyntheticLabeller(loaded, load_layer_masks(loaded, truth))
 
 
 def auto_labels(video_id: str, pairs: pd.DataFrame, masks: pd.DataFrame | None, labeller: PairLabeller) -> pd.DataFrame:
