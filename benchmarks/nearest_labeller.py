@@ -1,6 +1,6 @@
 """The `nearest` labeller against studio truth: fit on the corrected labels of half the videos, test on the rest.
 
-    .venv/bin/python benchmarks/nearest_labeller.py [--count 24] [--seed 3000] [--data DIR] [--k K]
+    .venv/bin/python benchmarks/nearest_labeller.py [--count 24] [--seed 3000] [--data DIR] [--k K] [--cv]
 
 Held-out studio seeds (SeedSequence(3000), 60 s videos; the tests use seeds 100-199) run through the real
 per-video chain, `pipelines.curate.curate` with `chain_config(1.0, 10)` (1 s sampling, ~10 keyframes), so
@@ -12,7 +12,8 @@ scored on the second half, by exact label and by layer kind (the studio names so
 "lake"/"water", by what is drawn: see evaluation.studio.landscape). Also swaps the halves, and
 splits the score by pair purity (share of the interval's painting time spent on one layer: a pair spanning
 several layers shows all of them in its mask). Nothing is tuned on the test half: the labeller's one setting
-(shrinkage) was chosen by leave-one-video-out cross-validation on the first half.
+(shrinkage) and its feature set (nearest-v3) were chosen by leave-one-video-out cross-validation on the first
+half (`--cv` prints it for a range of shrinkages).
 Videos and tables are cached under --data; a cached truth file whose layer names predate the studio's current
 naming rules is relabelled (names never change pixels).
 """
@@ -181,6 +182,19 @@ def score(train: pd.DataFrame, test: pd.DataFrame, k: int | None) -> tuple[float
     return exact, kind, predicted
 
 
+def video_cv(train: pd.DataFrame, shrinkage: float, k: int | None) -> tuple[float, float]:
+    """Leave-one-video-out accuracy (exact label, kind) on `train` alone: how settings are chosen."""
+    hits, kinds = [], []
+    kind_of = dict(zip(train["label"], train["kind"], strict=True))
+    for video in sorted(train["video"].unique()):
+        fit, held = train[train["video"] != video], train[train["video"] == video]
+        model = NearestLabeller(k=k, shrinkage=shrinkage).fit(np.stack(fit["features"]), fit["label"].tolist())
+        predicted = model.predict(np.stack(held["features"]))
+        hits += [p == t for p, t in zip(predicted, held["label"], strict=True)]
+        kinds += [kind_of[p] == t for p, t in zip(predicted, held["kind"], strict=True)]
+    return float(np.mean(hits)), float(np.mean(kinds))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--count", type=int, default=24)
@@ -197,6 +211,11 @@ def main() -> None:
         "--visible-ceiling",
         action="store_true",
         help="also re-render the studio strokes to report how often the truth is the most visibly changed layer",
+    )
+    parser.add_argument(
+        "--cv",
+        action="store_true",
+        help="also print leave-one-video-out accuracy on the first half for a range of shrinkages",
     )
     args = parser.parse_args()
     start = time.time()
@@ -228,6 +247,11 @@ def main() -> None:
         print(f"  exact-label ceiling of a perfect kind classifier (majority name per kind): {ceiling:.1%}")
         wrong = Counter((t, p) for t, p in zip(test["label"], predicted, strict=True) if t != p)
         print("  most frequent errors (truth -> predicted):", wrong.most_common(6))
+    if args.cv:
+        first = table[table["video"].isin(videos[:half])]
+        for shrinkage in (0.3, 0.4, 0.5, 0.6, 0.7, 0.8):
+            exact, kind = video_cv(first, shrinkage, args.k)
+            print(f"leave-one-video-out on the first half, shrinkage {shrinkage}: exact {exact:.1%}, kind {kind:.1%}")
     if args.visible_ceiling:
         own, shown = visible_agreement(args.data / "studio", args.count, args.seed, table, data, args.rule)
         print(f"truth label == the layer whose strokes in the interval changed most pixels: {own:.1%}")

@@ -4,8 +4,12 @@ Per pair: colour (CIE Lab of what was painted and of how it changed), the target
 mask and relative to the top and bottom of I_T (so a mood's colour cast cancels), robust position
 (percentiles of the mask's columns and rows, which stray specks do not move) and the extent of its solid
 core, size, shape (coverage, fill, fragments), texture (gradient energy, uniform-LBP histogram), small
-specks in I_T (flowers, rocks), progress (share of the canvas still blank before and after the pair, and of
-the mask painted on blank canvas) and the pair's place in the video's time line (painters go back to front).
+specks in I_T (flowers, rocks), the visible attributes people name synonyms by (how far the region's I_T
+colour lies from the sky just above it, how deep the region reaches below its top edge, how ragged that edge
+is), the same for the largest connected piece of the change alone (a pair spanning several layers is named for
+the one that changed most, usually its largest piece), progress (share of the canvas still blank before and
+after the pair, and of the mask painted on blank canvas) and the pair's place in the video's time line
+(painters go back to front).
 Computed on copies downscaled to `WORK_SIDE` px (specks at `SPECK_SIDE`) so every video weighs the same.
 """
 
@@ -24,6 +28,8 @@ SPECK_SIDE = 256  # long side for specks: flowers are 1-5 px at this size, gone 
 LBP_P, LBP_R = 8, 1
 BLANK_LAB = 12.0  # CIE Lab distance under which a pixel still looks like the blank canvas
 SPECK_LAB = 20.0  # CIE Lab distance of a pixel from its 7x7 median that makes it a speck
+LAB_SCALE = 50.0  # CIE Lab distances and colours are divided by this, so they sit near the other features' range
+BESIDE = 5  # rows of I_T above / below a region's edge that stand for what lies beside it (at WORK_SIDE)
 
 FEATURE_GROUPS: dict[str, list[str]] = {
     "colour": ["L", "a", "b", "L_std", "a_std", "b_std", "dL", "da", "db"],
@@ -35,6 +41,13 @@ FEATURE_GROUPS: dict[str, list[str]] = {
     "shape": ["columns", "rows", "fill", "fragments"],
     "texture": ["grad", *(f"lbp{i}" for i in range(LBP_P + 2))],
     "specks": ["specks", "colour_specks", "detail"],
+    "haze": ["sky_dist", "below_dist", "top_dist"],
+    "extent": ["depth", "edge_std", "edge_rough", "edge_range", "top_edge", "bottom_edge", "width"],
+    "component": [
+        *(f"comp_{name}" for name in ("sky_dist", "below_dist", "top_dist")),
+        *(f"comp_{name}" for name in ("depth", "edge_std", "edge_rough", "edge_range", "top_edge", "bottom_edge")),
+        *(f"comp_{name}" for name in ("width", "tL", "ta", "tb", "L", "a", "b", "share", "area")),
+    ],
     "progress": ["painted_before", "on_blank", "painted_after"],
     "time": ["t_prev", "t_next"],
 }
@@ -81,6 +94,45 @@ def _specks(target_rgb: np.ndarray, mask: np.ndarray) -> list[float]:
     ]
 
 
+def _outline(region: np.ndarray, tgt: np.ndarray) -> tuple[list[float], list[float]]:
+    """What a region looks like against its surroundings in I_T (`tgt`, Lab), and its vertical extent.
+
+    Returns (haze, extent): the CIE Lab distance of the region's mean I_T colour from I_T just above its top
+    edge (the sky behind a mountain range), just below its bottom edge and from I_T's top fifth; then, per
+    column the region touches, its depth (top to bottom edge), the spread, raggedness and range of its top
+    edge, the median top and bottom edge, all as fractions of the canvas height, and the share of columns.
+    """
+    hh, ww = region.shape
+    cols = np.nonzero(region.any(0))[0]
+    tops = region.argmax(0)[cols]
+    bottoms = hh - 1 - region[::-1].argmax(0)[cols]
+    above = [tgt[max(0, t - BESIDE - 1) : t - 1, c] for c, t in zip(cols, tops, strict=True) if t >= 2]
+    below = [tgt[b + 2 : b + BESIDE + 2, c] for c, b in zip(cols, bottoms, strict=True) if b < hh - 2]
+    fifth = max(1, hh // 5)
+    top_band, bottom_band = tgt[:fifth].reshape(-1, 3).mean(0), tgt[-fifth:].reshape(-1, 3).mean(0)
+    colour = tgt[region].mean(0)
+    sky = np.concatenate(above).mean(0) if above else top_band  # a region touching the top edge: the top band
+    ground = np.concatenate(below).mean(0) if below else bottom_band
+    haze = [float(np.linalg.norm(colour - ref)) / LAB_SCALE for ref in (sky, ground, top_band)]
+    extent = [
+        float(np.median(bottoms - tops + 1)) / hh,
+        float(tops.std()) / hh,
+        float(np.abs(np.diff(tops)).mean()) / hh if len(tops) > 1 else 0.0,
+        float(np.ptp(tops)) / hh,
+        float(np.median(tops)) / hh,
+        float(np.median(bottoms)) / hh,
+        len(cols) / ww,
+    ]
+    return haze, extent
+
+
+def _largest_piece(region: np.ndarray, core: np.ndarray) -> np.ndarray:
+    """The largest connected piece of the region's solid core (of the region when it has no core)."""
+    solid = core if core.any() else region
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(solid.astype(np.uint8))
+    return labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
+
+
 def region_features(
     prev_rgb: np.ndarray,
     next_rgb: np.ndarray,
@@ -121,6 +173,18 @@ def region_features(
     core_ys = np.nonzero(core)[0] if core.any() else ys
     core_features = [*(np.percentile(core_ys, [2, 50, 98]) / hh), solid]
 
+    haze, extent = _outline(region, tgt)
+    piece = _largest_piece(region, core)
+    piece_haze, piece_extent = _outline(piece, tgt)
+    component = [
+        *piece_haze,
+        *piece_extent,
+        *(tgt[piece].mean(0) / LAB_SCALE),
+        *(nxt[piece].mean(0) / LAB_SCALE),
+        float(piece.sum()) / len(ys),
+        float(piece.mean()),
+    ]
+
     fragments = cv2.connectedComponents(region.astype(np.uint8))[0] - 1
     box = (np.ptp(xs) + 1) * (np.ptp(ys) + 1)
     shape = [
@@ -152,6 +216,9 @@ def region_features(
             grad,
             *hist,
             *_specks(target_rgb, mask),
+            *haze,
+            *extent,
+            *component,
             *progress,
             *timeline,
         ],
