@@ -118,5 +118,7 @@ def test_tiny_renderer_lays_paint_over_the_canvas_through_an_opacity_gate(tmp_pa
     saved = rend.save_pretrained(tmp_path / "saved")
     reloaded = load_renderer(saved)
     assert reloaded.residual and reloaded.alpha  # the parametrisation travels with the weights
-    assert np.array_equal(reloaded.generate(current, target, "sky", md, 20.0, num_steps=3,
-                                            generator=torch.Generator().manual_seed(0)), opened)
+    assert np.array_equal(
+        reloaded.generate(current, target, "sky", md, 20.0, num_steps=3, generator=torch.Generator().manual_seed(0)),
+        opened,
+    )
