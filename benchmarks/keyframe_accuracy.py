@@ -418,6 +418,12 @@ def main() -> None:
         default="all",
         help="'defaults': only the real-footage defaults, without and with the truth occlusion flags",
     )
+    parser.add_argument(
+        "--intervals",
+        default="",
+        help="comma-separated min_interval_s values: one more row each (defaults otherwise, temporal occluder "
+        "test), e.g. to find the spacing that gives the paper's ~23.6 s between keyframes",
+    )
     parser.add_argument("--cache", type=Path, default=Path("/tmp/keyframe_accuracy"))
     parser.add_argument("--real", type=Path, default=None, help="folder of curated real keyframes {i}_{m:ss}.jpg")
     parser.add_argument("--json", type=Path, default=None, help="also write the summaries here")
@@ -438,6 +444,8 @@ def main() -> None:
             ("dense: min_interval_s 0", dense, False),
         ]
         runs += [("demo, truth occlusion flags", demo, True), ("dense, truth occlusion flags", dense, True)]
+    for text in filter(None, args.intervals.split(",")):
+        runs.append((f"defaults, min_interval_s {float(text):g}", replace(defaults, min_interval_s=float(text)), False))
     results: dict[str, list[VideoResult]] = {name: [] for name, _, _ in runs}
     args.cache.mkdir(parents=True, exist_ok=True)
     for seed in parse_seeds(args.seeds):
