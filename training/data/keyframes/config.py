@@ -42,6 +42,12 @@ class KeyframeConfig:
     a passage shorter than ``min_interval_s`` that ends faintly still ends a pair, instead of its paint being
     represented by a keyframe of the next passage. Bursts within a busy passage wait for ``min_interval_s``."""
 
+    max_defer_s: float = 6.0
+    """Longest video time (s) a frame due to be kept may be deferred to a later clean frame (the faint end of
+    its passage, or the next frame when it sits next to an occluded one). Without a cap the two deferrals
+    chain over tens of seconds at 2 s sampling (each frame adds a little detail, or sits next to a hand) and
+    the keyframe drifts into the next layer, so the pair mixes two layers and the first one loses its end."""
+
     work_long_side: int = 160
     """Long side (px) of the copies every decision is made on; bounds memory and time per frame."""
 
@@ -57,10 +63,11 @@ class KeyframeConfig:
     shift_px: int = 1
     """A change must survive shifting by this many work pixels (rectification jitter of a few canvas px)."""
 
-    persistence_frames: int = 5
-    """Frames on each side whose per-pixel median is the canvas before / after a frame. A change present in
-    neither is transient (paint stays, hands and brushes leave). It must exceed the frames a hand usually
-    stays at one spot; 5 one-second samples covers typical brush episodes."""
+    persistence_s: float = 5.0
+    """Video time (s) on each side of a frame whose per-pixel median is the canvas before / after it. A change
+    present in neither is transient (paint stays, hands and brushes leave). It must exceed the time a hand
+    usually stays at one spot; 5 s covers typical brush episodes. A time, not a frame count, so that the test
+    does not depend on the sampling interval: 5 frames at 1 s sampling, 3 at 2 s."""
 
     occluder_threshold: float = 0.10
     """Colour change against both medians that marks a pixel as transient (hands are high-contrast)."""
@@ -142,11 +149,15 @@ class KeyframeConfig:
         for name, value in fractions.items():
             if not 0.0 <= value <= 1.0:
                 raise ValueError(f"KeyframeConfig.{name}={value} must be a fraction in [0, 1]")
+        if self.max_defer_s < 0:
+            raise ValueError(f"KeyframeConfig.max_defer_s={self.max_defer_s} must be >= 0 (0: never defer)")
         if self.min_interval_s < 0:
             raise ValueError(f"KeyframeConfig.min_interval_s={self.min_interval_s} must be >= 0 (0 turns it off)")
         if self.occluder_elongation < 1:
             raise ValueError(f"KeyframeConfig.occluder_elongation={self.occluder_elongation} must be >= 1")
-        for name in ("work_long_side", "persistence_frames", "final_frames"):
+        if self.persistence_s <= 0:
+            raise ValueError(f"KeyframeConfig.persistence_s={self.persistence_s} must be > 0 (seconds of video)")
+        for name in ("work_long_side", "final_frames"):
             if getattr(self, name) < 1:
                 raise ValueError(f"KeyframeConfig.{name}={getattr(self, name)} must be >= 1")
         if min(self.shift_px, self.opening_px, self.occluder_opening_px, self.guard_frames) < 0:

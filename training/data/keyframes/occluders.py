@@ -20,6 +20,7 @@ Then three refinements:
 from __future__ import annotations
 
 import bisect
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -163,10 +164,20 @@ def _guard(
     return None
 
 
+def persistence_frames(work: WorkFrames, config: KeyframeConfig) -> int:
+    """Frames on each side that span ``persistence_s`` at the video's sampling interval (the median step
+    between canvas frames), rounded up so that a short window never becomes shorter than asked."""
+    times = [work.t_ms[i] for i in work.with_canvas]
+    if len(times) < 2:
+        return 1
+    step_s = max(float(np.median(np.diff(times))) / 1000.0, 1e-3)
+    return max(1, math.ceil(config.persistence_s / step_s - 1e-6))
+
+
 def occluder_verdicts(work: WorkFrames, config: KeyframeConfig) -> list[Verdict]:
     """Per frame of ``work``: (occluded, explanation). Frames without a canvas are (False, "no canvas")."""
     order = work.with_canvas
-    k = config.persistence_frames
+    k = persistence_frames(work, config)
     at_end = {index: len(order) - 1 - position < SHORT_SIDE for position, index in enumerate(order)}
     first = {index: _judge(work, index, *_window(order, index, k), at_end[index], config) for index in order}
     flagged = {index for index in order if first[index].verdict[0]}

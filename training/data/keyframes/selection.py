@@ -291,6 +291,9 @@ def _extend_due(walk: _Walk, i: int) -> bool:
     """Let clean frame ``i`` take over from the due frame, or keep the due frame; True if ``i`` is decided."""
     due, config, work = walk.due, walk.config, walk.work
     assert due is not None
+    if (work.t_ms[i] - work.t_ms[due.first]) / 1000.0 > config.max_defer_s:  # deferred long enough
+        walk.commit()
+        return False
     step = changed_fraction(work.image(i), work.image(due.index), config)
     if step >= config.min_change:  # a new burst of paint: the passage ended at the due frame
         walk.commit()
