@@ -21,6 +21,7 @@ from training.data.keyframes import (
     select_keyframes,
 )
 from training.data.keyframes.change import channel_gains, colour_change
+from training.data.keyframes.occluders import persistence_frames
 
 H, W = 90, 120
 EVERY = KeyframeConfig(min_interval_s=0.0)  # keep every frame with enough new paint
@@ -127,6 +128,38 @@ def test_a_keyframe_waits_for_the_faint_end_of_its_passage():
     # with a smaller min_change the touches soon add up to a passage of their own: the tail stops there
     small = replace(EVERY, min_change=0.005)
     assert select_keyframes(timeline(images), small).kept_t_ms[0] == 4000
+
+
+def test_a_keyframe_is_deferred_at_most_max_defer_s():
+    images = [with_blocks(0, seed=0), with_blocks(1, seed=1)]
+    for k in range(2, 6):  # faint touches, each below min_change: the passage goes on faintly for 4 s
+        image = with_blocks(1, seed=k)
+        for j in range(k - 1):
+            image[60:65, 90 + 8 * j : 95 + 8 * j] = (170, 150, 150)
+        images.append(image)
+    images += [with_blocks(3, seed=6)] * 3
+    assert select_keyframes(timeline(images), EVERY).kept_t_ms[0] == 6000  # within the default 6 s
+    assert select_keyframes(timeline(images), replace(EVERY, max_defer_s=1.0)).kept_t_ms[0] == 3000
+    assert select_keyframes(timeline(images), replace(EVERY, max_defer_s=0.0)).kept_t_ms[0] == 2000
+
+
+def test_the_occluder_window_is_a_time_whatever_the_sampling_interval():
+    config = KeyframeConfig(persistence_s=5.0)
+    frames = [with_blocks(0, seed=0)] * 12
+    assert persistence_frames(WorkFrames([(1000 * i, f) for i, f in enumerate(frames)], 160), config) == 5
+    assert persistence_frames(WorkFrames([(2000 * i, f) for i, f in enumerate(frames)], 160), config) == 3
+    assert persistence_frames(WorkFrames([(500 * i, f) for i, f in enumerate(frames)], 160), config) == 10
+
+
+def test_a_hand_resting_after_the_painting_is_finished_does_not_delay_completion():
+    finished = [with_blocks(3, seed=k) for k in range(20)]
+    images = [with_blocks(c, seed=30 + c) for c in (0, 1, 2)] + finished
+    for k in range(6, 14):  # a hand rests at one spot for 8 s: longer than the occluder window, so it persists
+        images[k] = add_hand(images[k])
+    selection = select_keyframes(timeline(images), EVERY)
+    assert selection.completion_t_ms == 4000  # the first frame of the finished painting
+    assert all(d.reason == "after_completion" for d in selection.decisions[6:14])
+    assert selection.target_t_ms == 1000 * len(images)
 
 
 def test_the_last_frame_of_a_passage_is_kept_before_a_burst_sooner_than_min_interval():
@@ -348,6 +381,10 @@ def test_config_rejects_values_out_of_range():
         KeyframeConfig(min_change=1.5)
     with pytest.raises(ValueError, match="min_interval_s"):
         KeyframeConfig(min_interval_s=-1)
+    with pytest.raises(ValueError, match="max_defer_s"):
+        KeyframeConfig(max_defer_s=-1)
+    with pytest.raises(ValueError, match="persistence_s"):
+        KeyframeConfig(persistence_s=0)
     assert KeyframeConfig.for_duration(60).min_interval_s == pytest.approx(6.0)
     assert KeyframeConfig.for_duration(540).min_interval_s == KeyframeConfig().min_interval_s
 

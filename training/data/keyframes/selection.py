@@ -5,8 +5,8 @@ Paper Sec. 4: frames "showing hands, paint strokes, or minimal changes were excl
 1. occluders: each frame is tested (weight-free temporal test, or flags from a detector such as
    Grounding DINO); occluded frames never become keyframes nor references;
 2. completion: the finished painting is the median of the clean frames among the last few; the target I_T
-   is the last clean frame that shows it, and the completion time the first clean frame from which the
-   canvas no longer differs from it (single-frame outliers, e.g. a missed brush, are ignored);
+   is the last clean frame that shows it, and the completion time the first clean frame that shows it (paint
+   stays: a later clean frame that differs again shows a hand the occluder test missed, e.g. one resting);
 3. new paint: walking the clean frames before completion, a frame is kept when it shows at least
    ``min_change`` of new paint since the last keyframe and ``min_interval_s`` have passed; otherwise it is
    "unchanged". A frame due to be kept waits for the faint end of its passage (the following clean frames
@@ -68,12 +68,17 @@ def find_completion(work: WorkFrames, clean: list[int], config: KeyframeConfig) 
     settled = [p for p, r in enumerate(residual) if r <= tol]
     if not settled:  # the painting still changes in the last clean frame: the video ends unfinished
         return Completion(len(clean) - 1, len(clean) - 1, residual)
-    # clean frames after the last one showing the finished painting differ from what most of the last frames
-    # show: a moving hand the occluder test missed, not paint. Before it, a position is still in progress when
-    # it and its predecessor both differ; one differing frame alone is such an outlier too
+    # the first clean frame showing the finished painting is the completion: paint stays, so a later clean frame
+    # that differs from the finished painting again shows something that comes and goes, a hand resting at one
+    # spot for longer than the occluder test's window (or one the test missed), not paint. Clean frames after the
+    # last one showing it differ from what most of the last frames show: a moving hand, likewise
+    # (a single settled frame between differing ones may be a coincidence of the measure: two in a row are asked).
+    # Before it, a position is still in progress when it and its predecessor both differ; one differing frame
+    # alone is an outlier
     target = settled[-1]
+    steady = [p for p in settled if p == target or p + 1 in settled]
     unsettled = [p for p in range(target) if residual[p] > tol and (p == 0 or residual[p - 1] > tol)]
-    completion = unsettled[-1] + 1 if unsettled else 0
+    completion = min(steady[0], unsettled[-1] + 1 if unsettled else 0)
     return Completion(completion, target, residual)
 
 
