@@ -94,11 +94,14 @@ def _specks(target_rgb: np.ndarray, mask: np.ndarray) -> list[float]:
     ]
 
 
-def _outline(region: np.ndarray, tgt: np.ndarray) -> tuple[list[float], list[float]]:
+def _outline(
+    region: np.ndarray, tgt: np.ndarray, top_band: np.ndarray, bottom_band: np.ndarray
+) -> tuple[list[float], list[float]]:
     """What a region looks like against its surroundings in I_T (`tgt`, Lab), and its vertical extent.
 
     Returns (haze, extent): the CIE Lab distance of the region's mean I_T colour from I_T just above its top
-    edge (the sky behind a mountain range), just below its bottom edge and from I_T's top fifth; then, per
+    edge (the sky behind a mountain range), just below its bottom edge and from I_T's top fifth (`top_band`, the
+    mean Lab colour; `bottom_band` stands in below a region touching the bottom edge); then, per
     column the region touches, its depth (top to bottom edge), the spread, raggedness and range of its top
     edge, the median top and bottom edge, all as fractions of the canvas height, and the share of columns.
     """
@@ -108,8 +111,6 @@ def _outline(region: np.ndarray, tgt: np.ndarray) -> tuple[list[float], list[flo
     bottoms = hh - 1 - region[::-1].argmax(0)[cols]
     above = [tgt[max(0, t - BESIDE - 1) : t - 1, c] for c, t in zip(cols, tops, strict=True) if t >= 2]
     below = [tgt[b + 2 : b + BESIDE + 2, c] for c, b in zip(cols, bottoms, strict=True) if b < hh - 2]
-    fifth = max(1, hh // 5)
-    top_band, bottom_band = tgt[:fifth].reshape(-1, 3).mean(0), tgt[-fifth:].reshape(-1, 3).mean(0)
     colour = tgt[region].mean(0)
     sky = np.concatenate(above).mean(0) if above else top_band  # a region touching the top edge: the top band
     ground = np.concatenate(below).mean(0) if below else bottom_band
@@ -173,9 +174,9 @@ def region_features(
     core_ys = np.nonzero(core)[0] if core.any() else ys
     core_features = [*(np.percentile(core_ys, [2, 50, 98]) / hh), solid]
 
-    haze, extent = _outline(region, tgt)
+    haze, extent = _outline(region, tgt, top, bottom)
     piece = _largest_piece(region, core)
-    piece_haze, piece_extent = _outline(piece, tgt)
+    piece_haze, piece_extent = _outline(piece, tgt, top, bottom)
     component = [
         *piece_haze,
         *piece_extent,

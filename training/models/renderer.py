@@ -342,8 +342,7 @@ class Renderer:
             for i, t in enumerate(scheduler.timesteps):
                 x = scheduler.scale_model_input(latents, t).expand(n, -1, -1, -1)
                 pred = core.denoise(x, t.expand(n).to(dev), prevs, masks, tokens).float()
-                if self.alpha:
-                    pred = alpha_change(pred, base)
+                pred = self.change(pred, base)
                 guided = pred[:1].clone()
                 for b, name in enumerate(dropped, start=1):
                     guided += (scales[name] - 1.0) * (pred[:1] - pred[b : b + 1])
