@@ -7,7 +7,9 @@ core, size, shape (coverage, fill, fragments), texture (gradient energy, uniform
 specks in I_T (flowers, rocks), the visible attributes people name synonyms by (how far the region's I_T
 colour lies from the sky just above it, how deep the region reaches below its top edge, how ragged that edge
 is), the same for the largest connected piece of the change alone (a pair spanning several layers is named for
-the one that changed most, usually its largest piece), progress (share of the canvas still blank before and
+the one that changed most, usually its largest piece), the same again for the larger of two colour parts of
+the change (k-means over I_t's Lab colour and the row, which splits a mask that straddles two layers, say the
+hills above and the water below, where connected pieces do not), progress (share of the canvas still blank before and
 after the pair, and of the mask painted on blank canvas) and the pair's place in the video's time line
 (painters go back to front).
 Computed on copies downscaled to `WORK_SIDE` px (specks at `SPECK_SIDE`) so every video weighs the same.
@@ -29,6 +31,9 @@ LBP_P, LBP_R = 8, 1
 BLANK_LAB = 12.0  # CIE Lab distance under which a pixel still looks like the blank canvas
 SPECK_LAB = 20.0  # CIE Lab distance of a pixel from its 7x7 median that makes it a speck
 LAB_SCALE = 50.0  # CIE Lab distances and colours are divided by this, so they sit near the other features' range
+PART_K = 2  # colour parts of a change: a pair shows its main layer and what lies beside it
+PART_ROW = 1.0  # weight of the row (fraction of the height) beside Lab / LAB_SCALE in the parts' clustering
+PART_ITERATIONS = 8
 BESIDE = 5  # rows of I_T above / below a region's edge that stand for what lies beside it (at WORK_SIDE)
 
 FEATURE_GROUPS: dict[str, list[str]] = {
@@ -47,6 +52,11 @@ FEATURE_GROUPS: dict[str, list[str]] = {
         *(f"comp_{name}" for name in ("sky_dist", "below_dist", "top_dist")),
         *(f"comp_{name}" for name in ("depth", "edge_std", "edge_rough", "edge_range", "top_edge", "bottom_edge")),
         *(f"comp_{name}" for name in ("width", "tL", "ta", "tb", "L", "a", "b", "share", "area")),
+    ],
+    "part": [
+        *(f"part_{name}" for name in ("sky_dist", "below_dist", "top_dist")),
+        *(f"part_{name}" for name in ("depth", "edge_std", "edge_rough", "edge_range", "top_edge", "bottom_edge")),
+        *(f"part_{name}" for name in ("width", "tL", "ta", "tb", "L", "a", "b", "share", "run")),
     ],
     "progress": ["painted_before", "on_blank", "painted_after"],
     "time": ["t_prev", "t_next"],
@@ -134,6 +144,40 @@ def _largest_piece(region: np.ndarray, core: np.ndarray) -> np.ndarray:
     return labels == 1 + int(np.argmax(stats[1:, cv2.CC_STAT_AREA]))
 
 
+def _main_part(region: np.ndarray, nxt: np.ndarray) -> np.ndarray:
+    """The larger of PART_K k-means clusters of the region's pixels by I_t colour (`nxt`, Lab) and row.
+
+    Deterministic: the centres start at quantiles along the pixels' first principal axis. Specks are opened
+    away unless nothing would be left.
+    """
+    ys, xs = np.nonzero(region)
+    if len(ys) < 4 * PART_K:
+        return region
+    points = np.concatenate([nxt[region] / LAB_SCALE, (PART_ROW * ys / region.shape[0])[:, None]], 1)
+    centred = points - points.mean(0)
+    axis = np.linalg.svd(centred[:: max(1, len(points) // 500)], full_matrices=False)[2][0]
+    order = np.argsort(centred @ axis)
+    centres = points[order[(np.linspace(0.2, 0.8, PART_K) * (len(points) - 1)).astype(int)]]
+    for _ in range(PART_ITERATIONS):
+        assign = ((points[:, None] - centres[None]) ** 2).sum(-1).argmin(1)
+        centres = np.stack([points[assign == c].mean(0) if (assign == c).any() else centres[c] for c in range(PART_K)])
+    largest = assign == np.bincount(assign, minlength=PART_K).argmax()
+    part = np.zeros_like(region)
+    part[ys[largest], xs[largest]] = True
+    opened = cv2.morphologyEx(part.astype(np.uint8), cv2.MORPH_OPEN, np.ones((3, 3), np.uint8)).astype(bool)
+    return opened if opened.any() else part
+
+
+def _longest_run(part: np.ndarray) -> float:
+    """Median, over the columns the part touches, of its longest vertical run, as a fraction of the height."""
+    steps = np.diff(np.pad(part, ((1, 1), (0, 0))).astype(np.int8), axis=0)
+    runs = []
+    for c in np.nonzero(part.any(0))[0]:
+        starts, ends = np.nonzero(steps[:, c] == 1)[0], np.nonzero(steps[:, c] == -1)[0]
+        runs.append(int((ends - starts).max()))
+    return float(np.median(runs)) / part.shape[0]
+
+
 def region_features(
     prev_rgb: np.ndarray,
     next_rgb: np.ndarray,
@@ -186,6 +230,17 @@ def region_features(
         float(piece.mean()),
     ]
 
+    part = _main_part(region, nxt)
+    part_haze, part_extent = _outline(part, tgt, top, bottom)
+    part_features = [
+        *part_haze,
+        *part_extent,
+        *(tgt[part].mean(0) / LAB_SCALE),
+        *(nxt[part].mean(0) / LAB_SCALE),
+        float(part.sum()) / len(ys),
+        _longest_run(part),
+    ]
+
     fragments = cv2.connectedComponents(region.astype(np.uint8))[0] - 1
     box = (np.ptp(xs) + 1) * (np.ptp(ys) + 1)
     shape = [
@@ -220,6 +275,7 @@ def region_features(
             *haze,
             *extent,
             *component,
+            *part_features,
             *progress,
             *timeline,
         ],
