@@ -55,7 +55,9 @@ class DifferenceConfig(dg.Config):
         description="lpips: AlexNet v0.1 spatial at α = 0.2 (Sec. 3.2.2); colour-structure: weight-free map with "
         "its threshold calibrated on the synthetic studio; auto: lpips when its weights are local.",
     )
-    batch_size: int = Field(default=8, ge=1, description="Image pairs per forward pass.")
+    batch_size: int = Field(
+        default=16, ge=1, description="Image pairs per call (M_t and M_d interleaved: a call shares its images)."
+    )
 
 
 def _pair_images(pairs: pd.DataFrame) -> Iterator[tuple[np.ndarray, np.ndarray]]:
