@@ -25,6 +25,7 @@ from training.data.keyframes.occluders import persistence_frames
 
 H, W = 90, 120
 EVERY = KeyframeConfig(min_interval_s=0.0)  # keep every frame with enough new paint
+ONLY_SPACING = replace(EVERY, switch_step=0.0)  # without the region-switch rule: the other rules alone
 SKIN = (224, 172, 138)
 BLOCK_COLOURS = [(40, 90, 160), (160, 40, 40), (30, 120, 50), (200, 170, 30), (90, 40, 120), (20, 20, 20)]
 
@@ -120,13 +121,13 @@ def test_a_keyframe_waits_for_the_faint_end_of_its_passage():
     for j in range(3):
         burst[60:65, 90 + 8 * j : 95 + 8 * j] = (170, 150, 150)
     images += [burst, burst.copy(), burst.copy()]
-    selection = select_keyframes(timeline(images), EVERY)
+    selection = select_keyframes(timeline(images), ONLY_SPACING)  # the touches are far from the block
     # the block's passage ends with the touches: its keyframe is the last of them, not the block alone
     assert selection.kept_t_ms == [5000, 8000]  # the burst is the last paint: I_T represents it
     assert "end of the passage that qualified at 2000 ms" in selection.decisions[4].detail
     assert "passage goes on faintly" in selection.decisions[1].detail
     # with a smaller min_change the touches soon add up to a passage of their own: the tail stops there
-    small = replace(EVERY, min_change=0.005)
+    small = replace(ONLY_SPACING, min_change=0.005)
     assert select_keyframes(timeline(images), small).kept_t_ms[0] == 4000
 
 
@@ -138,9 +139,9 @@ def test_a_keyframe_is_deferred_at_most_max_defer_s():
             image[60:65, 90 + 8 * j : 95 + 8 * j] = (170, 150, 150)
         images.append(image)
     images += [with_blocks(3, seed=6)] * 3
-    assert select_keyframes(timeline(images), EVERY).kept_t_ms[0] == 6000  # within the default 6 s
-    assert select_keyframes(timeline(images), replace(EVERY, max_defer_s=1.0)).kept_t_ms[0] == 3000
-    assert select_keyframes(timeline(images), replace(EVERY, max_defer_s=0.0)).kept_t_ms[0] == 2000
+    assert select_keyframes(timeline(images), ONLY_SPACING).kept_t_ms[0] == 6000  # within the default 6 s
+    assert select_keyframes(timeline(images), replace(ONLY_SPACING, max_defer_s=1.0)).kept_t_ms[0] == 3000
+    assert select_keyframes(timeline(images), replace(ONLY_SPACING, max_defer_s=0.0)).kept_t_ms[0] == 2000
 
 
 def test_the_occluder_window_is_a_time_whatever_the_sampling_interval():
@@ -173,6 +174,72 @@ def test_the_last_frame_of_a_passage_is_kept_before_a_burst_sooner_than_min_inte
     assert strict.kept_t_ms == [4000, 10000]
     plain = select_keyframes(timeline(images), replace(spaced, burst_keep_change=0.05))
     assert plain.kept_t_ms == [4000, 10000]
+
+
+def region_sequence(hand_at: int | None = None) -> list[tuple[int, np.ndarray | None]]:
+    """Frames 2 s apart: blank; strips painted left to right along the top band (frames 1-6, 4.2 % each); a
+    pause (7, 8); a small dab in the bottom band (9, 0.5 %: below min_change, so no burst); strips along the
+    bottom band (10-13); then the finished painting (the target at 50 s, far enough from the keyframes).
+    ``hand_at``: a hand over that frame."""
+    images = []
+    for k in range(25):
+        image = blank(k)
+        image[5:35, 5 : 5 + 15 * min(k, 6)] = (40, 90, 160)  # the top region: sky
+        if k >= 9:
+            image[55:65, 5:10] = (30, 120, 50)  # the first strokes of the bottom region: grass
+        if k >= 10:
+            image[55:85, 5 : 5 + 15 * min(k - 9, 4)] = (30, 120, 50)
+        images.append(add_hand(image, (60, 45)) if k == hand_at else image)
+    return [(2000 * (k + 1), image) for k, image in enumerate(images)]
+
+
+SPARSE = KeyframeConfig(min_interval_s=30.0)  # no keyframe by spacing before the painting is finished
+
+
+def test_the_last_frame_before_the_paint_moves_to_another_region_is_kept():
+    selection = select_keyframes(region_sequence(), SPARSE)
+    # frame 8 (18 s): the last one before the dab; the dab frame would mix the first region with the second
+    assert selection.kept_t_ms == [18000, 50000]
+    assert "moved to another region" in selection.decisions[8].detail
+    assert selection.decisions[9].reason == "unchanged"
+    # without the rule the burst after the dab keeps the dab frame, whose pair then holds both regions
+    assert select_keyframes(region_sequence(), replace(SPARSE, switch_step=0.0)).kept_t_ms == [20000, 50000]
+    # sooner than switch_interval_fraction * min_interval_s after the last keyframe: not kept
+    assert select_keyframes(region_sequence(), replace(SPARSE, switch_interval_fraction=0.7)).kept_t_ms[0] != 18000
+
+
+def test_a_sweep_that_continues_its_region_is_no_switch():
+    images = []
+    for k in range(14):
+        image = blank(k)
+        image[5:35, 5 : 5 + 8 * min(k, 12)] = (40, 90, 160)  # one band painted left to right, 2.2 % a frame
+        images.append(image)
+    selection = select_keyframes([(2000 * (k + 1), image) for k, image in enumerate(images)], SPARSE)
+    assert selection.kept_t_ms == [28000]  # only the target: no step left the band
+    assert not any("another region" in d.detail for d in selection.decisions)
+
+
+def test_an_occluded_frame_at_a_region_switch_is_not_kept_the_clean_one_before_it_is():
+    frames = region_sequence(hand_at=8)
+    selection = select_keyframes(frames, SPARSE)
+    assert reasons(selection)[8] == "occluded"
+    assert selection.kept_t_ms == [16000, 50000]  # frame 7: the same canvas as frame 8 without the hand
+    assert "moved to another region" in selection.decisions[7].detail
+    flags = [k == 8 for k in range(len(frames))]  # the same with a detector's flags
+    assert select_keyframes(frames, SPARSE, occluded=flags).kept_t_ms == [16000, 50000]
+
+    # fingertips at the edge (0.15 %, too little for a burst) that a detector misses: they are gone after the
+    # switch while paint would stay, so the frame before them is kept
+    frames = region_sequence()
+    fingers = frames[8][1].copy()
+    fingers[41:45, 116:120] = SKIN
+    frames[8] = (frames[8][0], fingers)
+    missed = select_keyframes(frames, SPARSE, occluded=[False] * len(frames))
+    assert missed.kept_t_ms == [16000, 50000]
+    assert select_keyframes(frames, replace(SPARSE, guard_area=1.0), occluded=[False] * len(frames)).kept_t_ms == [
+        18000,
+        50000,
+    ]  # without that test (guard_area 1) the frame with the fingertips would be kept
 
 
 def test_a_brush_tip_with_fingertips_along_the_edge_is_an_occluder():
@@ -274,10 +341,10 @@ def test_gains_follow_the_unchanged_pixels_even_when_most_of_the_canvas_changed(
 def test_min_interval_and_min_change_leave_frames_unchanged_with_the_reason_in_the_detail():
     counts = [0, 1, 2, 3, 4, 5, 6, 6, 6]
     frames = timeline([with_blocks(c, seed=i) for i, c in enumerate(counts)])
-    spaced = select_keyframes(frames, replace(EVERY, min_interval_s=2.5))
+    spaced = select_keyframes(frames, replace(ONLY_SPACING, min_interval_s=2.5))
     assert spaced.kept_t_ms == [3000, 6000, 9000]  # 2 s, 5 s: 3 s apart; then the target
     assert "min_interval_s" in spaced.decisions[1].detail
-    picky = select_keyframes(frames, replace(EVERY, min_change=0.06))  # each block is ~3.7 %
+    picky = select_keyframes(frames, replace(ONLY_SPACING, min_change=0.06))  # each block is ~3.7 %
     # two blocks at a time; the third joins as the tail (it adds less than min_change); then the target
     assert picky.kept_t_ms == [4000, 6000, 9000]
     assert "min_change" in picky.decisions[4].detail
@@ -385,6 +452,8 @@ def test_config_rejects_values_out_of_range():
         KeyframeConfig(max_defer_s=-1)
     with pytest.raises(ValueError, match="persistence_s"):
         KeyframeConfig(persistence_s=0)
+    with pytest.raises(ValueError, match="switch_overlap"):
+        KeyframeConfig(switch_overlap=1.5)
     assert KeyframeConfig.for_duration(60).min_interval_s == pytest.approx(6.0)
     assert KeyframeConfig.for_duration(540).min_interval_s == KeyframeConfig().min_interval_s
 

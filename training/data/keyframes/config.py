@@ -27,10 +27,11 @@ class KeyframeConfig:
     "unchanged". 1 % is Timecraft's minimum changed area; the paper's curated real keyframes (15-38 s apart)
     differ by 15-45 % from one to the next with this measure, so it rejects pauses, not normal progress."""
 
-    min_interval_s: float = 16.0
+    min_interval_s: float = 18.0
     """Minimum video time between keyframes (0 = off). A keyframe is taken at the first clean frame after it
-    with ``min_change`` of new paint, so gaps average several seconds more: 16 s gives a mean gap of 25 s on
-    9-minute studio videos sampled every 2 s, the paper's density (~20-25 s, 23.6 s on average)."""
+    with ``min_change`` of new paint, so gaps average several seconds more, while region switches (see
+    ``switch_step``) add keyframes sooner: 18 s gives a mean gap of 23 s on 9-minute studio videos sampled
+    every 2 s, the paper's density (~20-25 s, 23.6 s on average)."""
 
     burst_keep_change: float = 0.003
     """The last clean frame before a burst of new paint (``min_change`` appearing between two clean frames:
@@ -42,6 +43,30 @@ class KeyframeConfig:
     keyframe on (not only after all of it) when it follows a lull (it added less than ``min_change`` itself):
     a passage shorter than ``min_interval_s`` that ends faintly still ends a pair, instead of its paint being
     represented by a keyframe of the next passage. Bursts within a busy passage wait for ``min_interval_s``."""
+
+    switch_step: float = 0.01
+    """A region switch: new paint over at least this much of the canvas (present in a clean frame and still in
+    the next one, so not a hand) lying away from all the paint since the last keyframe (see ``switch_overlap``).
+    The last clean frame before it is kept (see ``switch_keep_change``, ``switch_interval_fraction``): the
+    painter moved to another region, often a new layer, and each pair should carry one region's paint. The
+    switch is found by looking back once its new paint has grown to this size, so its first strokes may be
+    small. 0 turns the rule off."""
+
+    switch_overlap: float = 0.15
+    """The new paint of a region switch may lie within ``switch_reach`` of the earlier paint on at most this
+    fraction of its area: paint continuing a passage borders the paint before it; a new region does not."""
+
+    switch_reach: float = 0.03
+    """Distance (fraction of the canvas long side) within which new paint counts as continuing earlier paint."""
+
+    switch_keep_change: float = 0.001
+    """The frame before a region switch is kept if it shows at least this much new paint since the last keyframe
+    (below it the earlier paint is too small to tell a region from a few strokes). Lower than
+    ``burst_keep_change``: the end of a layer is often a low-contrast detail pass that barely registers."""
+
+    switch_interval_fraction: float = 0.5
+    """The frame before a region switch is kept from this fraction of ``min_interval_s`` after the last keyframe
+    on: a short layer still ends its own pair, while pairs stay far enough apart."""
 
     max_defer_s: float = 6.0
     """Longest video time (s) a frame due to be kept may be deferred to a later clean frame (the faint end of
@@ -134,6 +159,11 @@ class KeyframeConfig:
             "min_change": self.min_change,
             "burst_keep_change": self.burst_keep_change,
             "burst_interval_fraction": self.burst_interval_fraction,
+            "switch_step": self.switch_step,
+            "switch_overlap": self.switch_overlap,
+            "switch_reach": self.switch_reach,
+            "switch_keep_change": self.switch_keep_change,
+            "switch_interval_fraction": self.switch_interval_fraction,
             "occluder_thickness": self.occluder_thickness,
             "occluder_min_area": self.occluder_min_area,
             "occluder_edge_area": self.occluder_edge_area,
@@ -166,8 +196,8 @@ class KeyframeConfig:
 
     @classmethod
     def for_duration(cls, duration_s: float, keyframes: int = 10, **overrides: float) -> KeyframeConfig:
-        """Settings for a video of ``duration_s`` seconds: the default 16 s spacing, shortened so that about
-        ``keyframes`` keyframes fit (a 60 s demo video gets 6 s; a 9-minute video keeps 16 s)."""
+        """Settings for a video of ``duration_s`` seconds: the default 18 s spacing, shortened so that about
+        ``keyframes`` keyframes fit (a 60 s demo video gets 6 s; a 9-minute video keeps 18 s)."""
         if duration_s <= 0 or keyframes < 1:
             raise ValueError(f"for_duration needs duration_s > 0 and keyframes >= 1, got {duration_s}, {keyframes}")
         interval = min(cls.min_interval_s, duration_s / keyframes)

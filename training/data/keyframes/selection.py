@@ -11,27 +11,41 @@ Paper Sec. 4: frames "showing hands, paint strokes, or minimal changes were excl
    ``min_change`` of new paint since the last keyframe and ``min_interval_s`` have passed; otherwise it is
    "unchanged". A frame due to be kept waits for the faint end of its passage (the following clean frames
    that add less than ``min_change``), so a pair holds a whole passage. The last clean frame before a burst
-   of new paint is kept too (see ``burst_keep_change``, ``burst_interval_fraction``).
+   of new paint is kept too (see ``burst_keep_change``, ``burst_interval_fraction``), and so is the last clean
+   frame before the paint moves to another region, away from all the paint since the last keyframe (a region
+   switch, often a new layer: see ``switch_step``), so that each pair carries one region's paint. A due frame
+   is not deferred into a new region either.
    The last keyframe before I_T is dropped when I_T adds (almost) nothing to it or comes sooner than
    ``min_interval_s`` after it.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
+import cv2
 import numpy as np
 
 from .change import WorkFrames, change_mask, colour_change, consensus
 from .config import DEFAULT_CONFIG, FrameDecision, KeyframeConfig, KeyframeSelection, OcclusionFn
 from .occluders import occluder_verdicts
 
+ONSET_SHARE = 0.1  # a region switch starts at the first frame with this share of ``switch_step`` in the new region
+RISKY_TOLERANCE = 0.1  # an earlier frame may stand in for the frame before a switch if it lacks less paint than this
+# share of ``switch_step`` (that frame is next to an occluded one, or shows something that is gone afterwards)
+MOVE_SHARE = 0.03  # a due frame is not deferred to a frame with this share of ``switch_step`` in a new region
+SWITCH_LOOKBACK = 64  # walked frames a region switch looks back over: bounds time and memory on a static canvas
+
+
+def paint_mask(image: np.ndarray, reference: np.ndarray, config: KeyframeConfig) -> np.ndarray:
+    """Where ``image`` shows new paint compared with ``reference`` (work copies): a bool mask."""
+    return change_mask(colour_change(image, reference, config.shift_px), config.pixel_threshold, config.opening_px)
+
 
 def changed_fraction(image: np.ndarray, reference: np.ndarray, config: KeyframeConfig) -> float:
     """Fraction of the canvas where ``image`` shows new paint compared with ``reference`` (work copies)."""
-    change = colour_change(image, reference, config.shift_px)
-    return float(change_mask(change, config.pixel_threshold, config.opening_px).mean())
+    return float(paint_mask(image, reference, config).mean())
 
 
 def looks_blank(image: np.ndarray, config: KeyframeConfig) -> bool:
@@ -206,18 +220,52 @@ class _Walk:
     safe_pending: tuple[int, float] | None = None  # the same, among frames that are not risky
     due: _Due | None = None
     seen: list[int] = field(default_factory=list)  # clean frames walked so far
+    since: list[int] = field(default_factory=list)  # clean frames walked and not kept since the last keyframe
+    _masks: dict[int, np.ndarray] = field(default_factory=dict)  # new-paint masks against ``reference``
+    _reach: dict[int, np.ndarray] = field(default_factory=dict)  # the same, dilated by ``switch_reach``
 
     def keep(self, i: int, detail: str) -> None:
         self.decisions[i] = FrameDecision(self.work.t_ms[i], True, None, detail)
         self.kept.append(i)
         self.reference, self.last_kept_ms = self.work.image(i), self.work.t_ms[i]
         self.pending = self.safe_pending = self.due = None
+        self.since, self._masks, self._reach = [], {}, {}
 
     def skip(self, i: int, detail: str, change: float) -> None:
         self.decisions[i] = FrameDecision(self.work.t_ms[i], False, "unchanged", detail)
         self.pending = (i, change)
         if i not in self.risky:
             self.safe_pending = (i, change)
+        if i not in self.since:
+            self.since.append(i)
+            if len(self.since) > SWITCH_LOOKBACK:
+                old = self.since.pop(0)
+                self._masks.pop(old, None)
+                self._reach.pop(old, None)
+
+    def new_paint(self, i: int) -> np.ndarray:
+        """Mask of the new paint of frame ``i`` since the last keyframe (which must not be the white canvas)."""
+        mask = self._masks.get(i)
+        if mask is None:
+            assert self.reference is not None
+            mask = paint_mask(self.work.image(i), self.reference, self.config)
+            self._masks[i] = mask
+        return mask
+
+    def near_paint(self, i: int) -> np.ndarray:
+        """Where new paint continues the new paint of frame ``i``: its mask dilated by ``switch_reach``."""
+        near = self._reach.get(i)
+        if near is None:
+            mask = self.new_paint(i)
+            radius = max(1, round(self.config.switch_reach * max(mask.shape)))
+            disc = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * radius + 1, 2 * radius + 1))
+            near = cv2.dilate(mask.astype(np.uint8), disc).astype(bool)
+            self._reach[i] = near
+        return near
+
+    def change(self, i: int) -> float:
+        """New paint of frame ``i`` since the last keyframe (1 when that is the white canvas)."""
+        return 1.0 if self.reference is None else float(self.new_paint(i).mean())
 
     def commit(self) -> None:
         """Keep the frame due to be kept."""
@@ -254,21 +302,30 @@ def _walk_new_paint(
     test), and a frame next to an occluded one never takes over from one that is not.
     """
     walk = _Walk(work, config, risky, decisions)
-    for position, i in enumerate(candidates):
+    position = 0
+    while position < len(candidates):
+        i = candidates[position]
+        position += 1
         t = work.t_ms[i]
         image = work.image(i)
-        if position == 0 and looks_blank(image, config):
+        if position == 1 and looks_blank(image, config):
             walk.reference = image
             decisions[i] = FrameDecision(t, False, "unchanged", "blank canvas: no paint yet")
             continue
         if t <= 0:
             decisions[i] = FrameDecision(t, False, "unchanged", "at t = 0 ms, the time of the white canvas I_0")
             continue
+        following = candidates[position] if position < len(candidates) else completion
+        switched = _keep_before_switch(walk, i, following)
+        if switched is not None:  # walk the frames after the new keyframe again, against it
+            position = candidates.index(switched) + 1
+            walk.seen = walk.seen[: walk.seen.index(switched) + 1]
+            continue
         walk.seen.append(i)
         if walk.due is not None and _extend_due(walk, i):
             continue
         _keep_before_burst(walk, i)
-        change = 1.0 if walk.reference is None else changed_fraction(image, walk.reference, config)
+        change = walk.change(i)
         waited = (t - walk.last_kept_ms) / 1000.0
         if change < config.min_change:
             walk.skip(
@@ -300,7 +357,7 @@ def _extend_due(walk: _Walk, i: int) -> bool:
         walk.commit()
         return False
     step = changed_fraction(work.image(i), work.image(due.index), config)
-    if step >= config.min_change:  # a new burst of paint: the passage ended at the due frame
+    if step >= config.min_change or _moves_away(walk, due.index, i):  # the passage ended at the due frame
         walk.commit()
         return False
     due_risky, risky = due.index in walk.risky, i in walk.risky
@@ -323,6 +380,104 @@ def _extend_due(walk: _Walk, i: int) -> bool:
     walk.skip(i, "", due.change)
     due.index = i
     return True
+
+
+def _keep_before_switch(walk: _Walk, i: int, following: int) -> int | None:
+    """Keep the last clean frame before the paint moved to another region; return it (None: no switch at ``i``).
+
+    The new paint of ``i`` since an earlier frame q, where it is still there in the ``following`` clean frame
+    (paint stays, a hand leaves), is a new region when it reaches ``switch_step`` and borders the paint of q since
+    the last keyframe on at most ``switch_overlap`` of its area. The frame before the switch is then the last
+    walked frame before the first one that shows paint in that region, or the last one before it that is not next
+    to an occluded frame.
+    """
+    config = walk.config
+    if config.switch_step <= 0 or walk.reference is None or not walk.since:
+        return None
+    present = walk.new_paint(i) & walk.new_paint(following)
+    found: tuple[int, float, np.ndarray] | None = None
+    for q in walk.since:
+        before = walk.new_paint(q)
+        if before.mean() < config.switch_keep_change:
+            continue
+        new = present & ~before
+        if new.mean() < config.switch_step:
+            continue
+        bordering = float((new & walk.near_paint(q)).sum()) / float(new.sum())
+        if bordering <= config.switch_overlap and (found is None or bordering <= found[1]):
+            found = (q, bordering, new)
+    if found is None:
+        return None
+    q, bordering, region = found
+    # the region's first strokes: the frame before the first walked frame showing some of its paint
+    onset = config.switch_step * ONSET_SHARE
+    later = walk.since[walk.since.index(q) :]
+    previous = q
+    for f in later[1:]:
+        if float((walk.new_paint(f) & region).mean()) >= onset:
+            break
+        previous = f
+    earliest = walk.last_kept_ms + 1000.0 * config.switch_interval_fraction * config.min_interval_s
+    tolerance = RISKY_TOLERANCE * config.switch_step
+    if previous in walk.risky:  # the hand may show in it: an earlier frame with (nearly) the same paint is safer
+        paint = walk.new_paint(previous)
+        safe = _stand_in(walk, previous, lambda f: f not in walk.risky, paint, earliest, tolerance)
+        previous = previous if safe is None else safe
+    if _fleeting(walk, previous, (i, following)) >= config.guard_area:
+        # something in it is gone after the switch: a hand the occluder test missed; the same paint, earlier?
+        staying = walk.new_paint(previous) & (walk.new_paint(i) | walk.new_paint(following))
+
+        def lasting(f: int) -> bool:
+            return _fleeting(walk, f, (i, following)) < config.guard_area
+
+        stand_in = _stand_in(walk, previous, lasting, staying, earliest, tolerance)
+        if stand_in is None:
+            return None
+        previous = stand_in
+    change = walk.change(previous)
+    if walk.work.t_ms[previous] < earliest or change < config.switch_keep_change:
+        return None
+    walk.keep(
+        previous,
+        f"new paint over {_percent(change)} since the last keyframe; last clean frame before the paint moved to "
+        f"another region ({_percent(float(region.mean()))} of new paint by {walk.work.t_ms[i]} ms, "
+        f"{_percent(bordering)} of it next to the earlier paint)",
+    )
+    return previous
+
+
+def _fleeting(walk: _Walk, frame: int, later: tuple[int, int]) -> float:
+    """Share of the canvas where ``frame`` shows new paint (against the last keyframe) that neither of the two
+    ``later`` frames shows: paint stays, so this is a hand or brush that has left."""
+    gone = walk.new_paint(frame) & ~walk.new_paint(later[0]) & ~walk.new_paint(later[1])
+    return float(gone.mean())
+
+
+def _stand_in(
+    walk: _Walk, frame: int, usable: Callable[[int], bool], paint: np.ndarray, earliest: float, tolerance: float
+) -> int | None:
+    """The last walked frame before ``frame`` that is ``usable``, comes at ``earliest`` ms or later, and lacks
+    less than ``tolerance`` of ``paint`` (the paint of ``frame`` it must also show), or None."""
+    walked = walk.since[: walk.since.index(frame)]
+    for f in reversed(walked):
+        if walk.work.t_ms[f] < earliest:
+            return None
+        if usable(f) and float((paint & ~walk.new_paint(f)).mean()) < tolerance:
+            return f
+    return None
+
+
+def _moves_away(walk: _Walk, previous: int, i: int) -> bool:
+    """True when the paint that clean frame ``i`` adds to ``previous`` starts another region: at least
+    ``MOVE_SHARE`` of ``switch_step``, bordering the paint since the last keyframe on at most
+    ``switch_overlap`` of its area."""
+    config = walk.config
+    if config.switch_step <= 0 or walk.reference is None:
+        return False
+    new = walk.new_paint(i) & ~walk.new_paint(previous)
+    if new.mean() < config.switch_step * MOVE_SHARE:
+        return False
+    return float((new & walk.near_paint(previous)).sum()) <= config.switch_overlap * float(new.sum())
 
 
 def _keep_before_burst(walk: _Walk, i: int) -> None:
