@@ -219,6 +219,21 @@ def test_a_sweep_that_continues_its_region_is_no_switch():
     assert not any("another region" in d.detail for d in selection.decisions)
 
 
+def test_specks_on_a_bare_canvas_are_no_region_to_switch_from():
+    images = []
+    for k in range(30):  # the target at 60 s: far enough from any keyframe to keep it
+        image = blank(k)
+        if k >= 1:  # faint specks (dust, compression): measurable, but the canvas still looks blank
+            for x in (20, 60, 100):
+                image[68:74, x : x + 6] = 180
+        if k >= 9:
+            image[5:35, 5 : 5 + 15 * min(k - 8, 7)] = (40, 90, 160)
+        images.append(image)
+    frames = [(2000 * (k + 1), image) for k, image in enumerate(images)]
+    selection = select_keyframes(frames, SPARSE)
+    assert not any("another region" in d.detail for d in selection.decisions)  # a pair without paint otherwise
+
+
 def test_an_occluded_frame_at_a_region_switch_is_not_kept_the_clean_one_before_it_is():
     frames = region_sequence(hand_at=8)
     selection = select_keyframes(frames, SPARSE)

@@ -437,6 +437,8 @@ def _keep_before_switch(walk: _Walk, i: int, following: int) -> int | None:
     change = walk.change(previous)
     if walk.work.t_ms[previous] < earliest or change < config.switch_keep_change:
         return None
+    if looks_blank(walk.work.image(previous), config):  # noise on a bare canvas is no region to switch from
+        return None
     walk.keep(
         previous,
         f"new paint over {_percent(change)} since the last keyframe; last clean frame before the paint moved to "
