@@ -138,7 +138,9 @@ def test_a_keyframe_is_deferred_at_most_max_defer_s():
         for j in range(k - 1):
             image[60:65, 90 + 8 * j : 95 + 8 * j] = (170, 150, 150)
         images.append(image)
-    images += [with_blocks(3, seed=6)] * 3
+    final = with_blocks(3, seed=6)
+    final[60:65, 90:127] = images[-1][60:65, 90:127]  # paint stays: the touches are still there afterwards
+    images += [final] * 3
     assert select_keyframes(timeline(images), ONLY_SPACING).kept_t_ms[0] == 6000  # within the default 6 s
     assert select_keyframes(timeline(images), replace(ONLY_SPACING, max_defer_s=1.0)).kept_t_ms[0] == 3000
     assert select_keyframes(timeline(images), replace(ONLY_SPACING, max_defer_s=0.0)).kept_t_ms[0] == 2000
@@ -557,3 +559,18 @@ def test_studio_with_truth_occlusion_flags_keeps_no_occluded_frame(clips):
             if occluded:
                 assert decision.reason in ("occluded", "after_completion")
         assert len(selection.kept_t_ms) >= 5
+
+
+def test_a_due_frame_with_a_faint_blob_gone_in_the_next_frames_is_replaced_by_the_next_clean_frame():
+    # a low-contrast sleeve (too faint for the occluder test) over 4 % of the canvas in the frame that would be
+    # kept: paint stays, so a blob that is gone in the next two clean frames was no paint
+    b1 = with_blocks(1, seed=1)
+    sleeve = b1.copy()
+    sleeve[70:90, 100:140] = np.clip(sleeve[70:90, 100:140].astype(int) - 20, 0, 255).astype(np.uint8)
+    blank_frames = [with_blocks(0, seed=k) for k in range(3)]
+    images = blank_frames + [sleeve] + [b1] * 5 + [with_blocks(2, seed=k) for k in (9, 10, 11)]
+    config = replace(ONLY_SPACING, min_interval_s=4.0)
+    selection = select_keyframes(timeline(images), config)
+    assert selection.decisions[3].reason == "unchanged"  # 4000 ms: the first new paint 4 s after I_0, with the sleeve
+    assert "gone in the next clean frames" in selection.decisions[3].detail
+    assert selection.kept_t_ms[0] == 5000  # the next clean frame, the same paint without the sleeve

@@ -213,6 +213,7 @@ class _Walk:
     config: KeyframeConfig
     risky: set[int]  # clean frames next to an occluded frame: the hand may be entering or leaving
     decisions: dict[int, FrameDecision]
+    order: list[int] = field(default_factory=list)  # the clean frames walked, then the completion frame
     kept: list[int] = field(default_factory=list)
     reference: np.ndarray | None = None  # canvas at the last keyframe; None = the white canvas I_0
     last_kept_ms: int = 0  # the white canvas I_0 sits at t = 0
@@ -267,20 +268,64 @@ class _Walk:
         """New paint of frame ``i`` since the last keyframe (1 when that is the white canvas)."""
         return 1.0 if self.reference is None else float(self.new_paint(i).mean())
 
-    def commit(self) -> None:
-        """Keep the frame due to be kept."""
+    def later(self, i: int) -> tuple[int, int] | None:
+        """The two clean frames after ``i`` (the last one twice near the end; None when ``i`` is the last)."""
+        p = self.order.index(i) + 1
+        if p >= len(self.order):
+            return None
+        return self.order[p], self.order[min(p + 1, len(self.order) - 1)]
+
+    def fleeting(self, i: int) -> float:
+        """Largest connected area (share of the canvas) reaching the canvas edge where frame ``i`` shows new paint
+        that is gone in the next two clean frames. Paint stays, so this is a hand or brush the occluder test missed;
+        a layer painted over the earlier one leaves specks that match the last keyframe's colours again, mostly
+        inside the canvas."""
+        later = self.later(i)
+        if later is None or self.reference is None:
+            return 0.0
+        gone = self.new_paint(i) & ~self.new_paint(later[0]) & ~self.new_paint(later[1])
+        if not gone.any():
+            return 0.0
+        _, labels, stats, _ = cv2.connectedComponentsWithStats(gone.astype(np.uint8), connectivity=8)
+        # only blobs reaching the canvas edge count: an arm always enters from outside the canvas
+        border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+        areas = [stats[label, cv2.CC_STAT_AREA] for label in border if label > 0]
+        return float(max(areas, default=0)) / gone.size
+
+    def commit(self) -> bool:
+        """Keep the frame due to be kept, or an earlier frame with nearly its paint when it shows something that
+        is gone in the next clean frames (paint stays: a hand the occluder test missed); False: nothing kept."""
         due = self.due
         assert due is not None
-        if due.index == due.first:
-            self.keep(due.index, due.detail)
-            return
-        image = self.work.image(due.index)
+        index = due.index
+        if self.fleeting(index) >= self.config.occluder_min_area:
+            index = self.lasting_stand_in(index)
+            if index is None:
+                return False
+        if index == due.first == due.index:
+            self.keep(index, due.detail)
+            return True
+        image = self.work.image(index)
         change = 1.0 if self.reference is None else changed_fraction(image, self.reference, self.config)
-        t_first = self.work.t_ms[due.first]
-        self.keep(
-            due.index,
-            f"new paint over {_percent(change)} since the last keyframe; the end of the passage that qualified at "
-            f"{t_first} ms",
+        why = (
+            f"the end of the passage that qualified at {self.work.t_ms[due.first]} ms"
+            if index == due.index
+            else f"stands in for the frame at {self.work.t_ms[due.index]} ms, which shows something gone afterwards"
+        )
+        self.keep(index, f"new paint over {_percent(change)} since the last keyframe; {why}")
+        return True
+
+    def lasting_stand_in(self, i: int, wait_ms: float | None = None) -> int | None:
+        """The last walked frame before ``i`` whose new paint lasts, that has (nearly) the paint of ``i`` that
+        stays, and comes ``wait_ms`` (default ``min_interval_s``) after the last keyframe; None when there is none."""
+        later = self.later(i)
+        if later is None or i not in self.since:
+            return None
+        staying = self.new_paint(i) & (self.new_paint(later[0]) | self.new_paint(later[1]))
+        earliest = self.last_kept_ms + (1000.0 * self.config.min_interval_s if wait_ms is None else wait_ms)
+        tolerance = RISKY_TOLERANCE * self.config.switch_step if self.config.switch_step > 0 else 0.001
+        return _stand_in(
+            self, i, lambda f: self.fleeting(f) < self.config.occluder_min_area, staying, earliest, tolerance
         )
 
 
@@ -301,7 +346,7 @@ def _walk_new_paint(
     (a hand entering or leaving may still show at the canvas edge of the first, too little for the occluder
     test), and a frame next to an occluded one never takes over from one that is not.
     """
-    walk = _Walk(work, config, risky, decisions)
+    walk = _Walk(work, config, risky, decisions, order=[*candidates, completion])
     position = 0
     while position < len(candidates):
         i = candidates[position]
@@ -353,13 +398,21 @@ def _extend_due(walk: _Walk, i: int) -> bool:
     """Let clean frame ``i`` take over from the due frame, or keep the due frame; True if ``i`` is decided."""
     due, config, work = walk.due, walk.config, walk.work
     assert due is not None
-    if (work.t_ms[i] - work.t_ms[due.first]) / 1000.0 > config.max_defer_s:  # deferred long enough
-        walk.commit()
-        return False
     step = changed_fraction(work.image(i), work.image(due.index), config)
-    if step >= config.min_change or _moves_away(walk, due.index, i):  # the passage ended at the due frame
-        walk.commit()
-        return False
+    deferred = (work.t_ms[i] - work.t_ms[due.first]) / 1000.0 > config.max_defer_s
+    if deferred or step >= config.min_change or _moves_away(walk, due.index, i):  # the passage ended at the due frame
+        if walk.commit():
+            return False
+        walk.decisions[due.index] = FrameDecision(
+            work.t_ms[due.index],
+            False,
+            "unchanged",
+            f"{due.detail}, but it shows something that is gone in the next clean frames (a hand the occluder "
+            "test missed) and no earlier frame has its paint: the next clean frame is kept instead",
+        )
+        walk.skip(i, "", due.change)
+        due.index = i
+        return True
     due_risky, risky = due.index in walk.risky, i in walk.risky
     if risky and not due_risky:  # wait on: the hand may still show at the edge of this one
         walk.skip(i, f"next to an occluded frame; adds {_percent(step)} to the frame due to be kept", due.change)
@@ -507,6 +560,11 @@ def _keep_before_burst(walk: _Walk, i: int) -> None:
     burst = changed_fraction(walk.work.image(i), walk.work.image(walk.pending[0]), config)
     if burst < config.min_change:
         return
+    if walk.fleeting(previous) >= config.occluder_min_area:  # a missed hand in it: the same paint, earlier?
+        stand_in = walk.lasting_stand_in(previous, 1000.0 * config.burst_interval_fraction * config.min_interval_s)
+        if stand_in is None:
+            return
+        previous, change = stand_in, walk.change(stand_in)
     walk.keep(
         previous,
         f"new paint over {_percent(change)} since the last keyframe; last clean frame before a burst of new paint "
