@@ -574,3 +574,22 @@ def test_a_due_frame_with_a_faint_blob_gone_in_the_next_frames_is_replaced_by_th
     assert selection.decisions[3].reason == "unchanged"  # 4000 ms: the first new paint 4 s after I_0, with the sleeve
     assert "gone in the next clean frames" in selection.decisions[3].detail
     assert selection.kept_t_ms[0] == 5000  # the next clean frame, the same paint without the sleeve
+
+
+def test_a_target_held_by_a_slowly_withdrawing_hand_gives_way_to_the_last_frame_without_it():
+    # the finished painting, then a hand the occluder test misses (it moves too little from frame to frame)
+    # withdrawing over 3 s; the last frame, where a detector still sees fingertips, cannot be the target either
+    def hand(width: int, seed: int) -> np.ndarray:
+        out = with_blocks(2, seed=seed)
+        out[30:55, W - width :] = SKIN
+        return out
+
+    painting = [with_blocks(c, seed=k) for k, c in enumerate((0, 1, 1, 2, 2, 2, 2, 2))]
+    images = painting + [hand(width, 8 + k) for k, width in enumerate((44, 36, 28, 10))]
+    flags = [False] * 11 + [True]
+    config = replace(ONLY_SPACING, min_interval_s=4.0, max_defer_s=1.0)
+    selection = select_keyframes(timeline(images), config, occluded=flags)
+    assert selection.target_t_ms == 8000  # the last frame before the hand, not 11000 (fingertips at the edge)
+    assert selection.kept_t_ms == [3000, 8000]
+    assert selection.decisions[10].reason == "occluded"
+    assert selection.completion_t_ms <= selection.target_t_ms

@@ -7,6 +7,8 @@ Paper Sec. 4: frames "showing hands, paint strokes, or minimal changes were excl
 2. completion: the finished painting is the median of the clean frames among the last few; the target I_T
    is the last clean frame that shows it, and the completion time the first clean frame that shows it (paint
    stays: a later clean frame that differs again shows a hand the occluder test missed, e.g. one resting);
+   when I_T shows something gone in the last frame of the video (a hand withdrawing slowly), the last clean
+   frame before it without that, the last keyframe at the earliest, is I_T;
 3. new paint: walking the clean frames before completion, a frame is kept when it shows at least
    ``min_change`` of new paint since the last keyframe and ``min_interval_s`` have passed; otherwise it is
    "unchanged". A frame due to be kept waits for the faint end of its passage (the following clean frames
@@ -14,7 +16,9 @@ Paper Sec. 4: frames "showing hands, paint strokes, or minimal changes were excl
    of new paint is kept too (see ``burst_keep_change``, ``burst_interval_fraction``), and so is the last clean
    frame before the paint moves to another region, away from all the paint since the last keyframe (a region
    switch, often a new layer: see ``switch_step``), so that each pair carries one region's paint. A due frame
-   is not deferred into a new region either.
+   is not deferred into a new region either. A frame to be kept whose new paint has a patch reaching the canvas
+   edge that is gone in the next two clean frames carried a missed hand: an earlier frame with (nearly) its
+   lasting paint, or else the next clean frame, is kept instead.
    The last keyframe before I_T is dropped when I_T adds (almost) nothing to it or comes sooner than
    ``min_interval_s`` after it.
 """
@@ -138,19 +142,65 @@ def select_keyframes(
     decisions = _dropped_outright(work, verdicts, t_completion, target)
     risky = _next_to_occluded(work, verdicts)
     kept = _walk_new_paint(work, clean[: done.completion], clean[done.completion], config, decisions, risky)
+    held = _target_without_hand(work, clean, target, kept, config)
+    was_kept = False
+    if held != target:  # the finished painting was held by a hand the occluder test missed: an earlier I_T
+        decisions[target] = FrameDecision(
+            work.t_ms[target],
+            False,
+            "occluded",
+            "shows something that is gone in the last frame of the video (paint stays: a hand withdrawing slowly, "
+            f"missed by the occluder test); the target I_T is the frame at {work.t_ms[held]} ms",
+        )
+        target = held
+        t_completion = min(t_completion, work.t_ms[held])
+        if held in kept:  # the last keyframe becomes I_T: its pair with the keyframe before it stands as walked
+            kept = kept[:-1]
+            was_kept = True
     decisions[target] = FrameDecision(
         work.t_ms[target],
         True,
         None,
-        f"target I_T: the finished painting (differs from the final state on {_percent(done.residual[done.target])})",
+        f"target I_T: the finished painting (differs from the final state on "
+        f"{_percent(done.residual[clean.index(target)])})",
     )
-    _drop_last_if_redundant(work, kept, target, config, decisions)
+    if not was_kept:
+        _drop_last_if_redundant(work, kept, target, config, decisions)
     return KeyframeSelection(
         decisions=[decisions[i] for i in range(len(work))],
         target_t_ms=work.t_ms[target],
         completion_t_ms=t_completion,
         backend=backend,
     )
+
+
+def _target_without_hand(
+    work: WorkFrames, clean: list[int], target: int, kept: list[int], config: KeyframeConfig
+) -> int:
+    """The target I_T, or the last clean frame before it (the last keyframe at the earliest) that shows nothing gone
+    in the last frame of the video, when I_T does: a largest patch of ``occluder_min_area`` that differs from the last
+    keyframe in I_T and not in the last frame (whatever its occluder verdict) is a hand that left, not paint."""
+    last = work.with_canvas[-1]
+    if not kept or last == target:
+        return target
+    reference = work.image(kept[-1])
+    lasting = paint_mask(work.image(last), reference, config)
+
+    def gone(i: int) -> float:
+        mask = paint_mask(work.image(i), reference, config) & ~lasting
+        if not mask.any():
+            return 0.0
+        _, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+        return float(stats[1:, cv2.CC_STAT_AREA].max()) / mask.size
+
+    if gone(target) < config.occluder_min_area:
+        return target
+    for i in reversed(clean[: clean.index(target)]):
+        if i < kept[-1]:
+            break
+        if i == kept[-1] or gone(i) < config.occluder_min_area:  # the last keyframe shows all that stays
+            return i
+    return target
 
 
 def _occlusion(
