@@ -36,8 +36,6 @@ from .config import DEFAULT_CONFIG, FrameDecision, KeyframeConfig, KeyframeSelec
 from .occluders import occluder_verdicts
 
 ONSET_SHARE = 0.1  # a region switch starts at the first frame with this share of ``switch_step`` in the new region
-RISKY_TOLERANCE = 0.1  # an earlier frame may stand in for the frame before a switch if it lacks less paint than this
-# share of ``switch_step`` (that frame is next to an occluded one, or shows something that is gone afterwards)
 MOVE_SHARE = 0.03  # a due frame is not deferred to a frame with this share of ``switch_step`` in a new region
 SWITCH_LOOKBACK = 64  # walked frames a region switch looks back over: bounds time and memory on a static canvas
 
@@ -373,10 +371,7 @@ class _Walk:
             return None
         staying = self.new_paint(i) & (self.new_paint(later[0]) | self.new_paint(later[1]))
         earliest = self.last_kept_ms + (1000.0 * self.config.min_interval_s if wait_ms is None else wait_ms)
-        tolerance = RISKY_TOLERANCE * self.config.switch_step if self.config.switch_step > 0 else 0.001
-        return _stand_in(
-            self, i, lambda f: self.fleeting(f) < self.config.occluder_min_area, staying, earliest, tolerance
-        )
+        return _stand_in(self, i, lambda f: self.fleeting(f) < self.config.occluder_min_area, staying, earliest)
 
 
 def _walk_new_paint(
@@ -521,10 +516,9 @@ def _keep_before_switch(walk: _Walk, i: int, following: int) -> int | None:
             break
         previous = f
     earliest = walk.last_kept_ms + 1000.0 * config.switch_interval_fraction * config.min_interval_s
-    tolerance = RISKY_TOLERANCE * config.switch_step
     if previous in walk.risky:  # the hand may show in it: an earlier frame with (nearly) the same paint is safer
         paint = walk.new_paint(previous)
-        safe = _stand_in(walk, previous, lambda f: f not in walk.risky, paint, earliest, tolerance)
+        safe = _stand_in(walk, previous, lambda f: f not in walk.risky, paint, earliest)
         previous = previous if safe is None else safe
     if _fleeting(walk, previous, (i, following)) >= config.guard_area:
         # something in it is gone after the switch: a hand the occluder test missed; the same paint, earlier?
@@ -533,7 +527,7 @@ def _keep_before_switch(walk: _Walk, i: int, following: int) -> int | None:
         def lasting(f: int) -> bool:
             return _fleeting(walk, f, (i, following)) < config.guard_area
 
-        stand_in = _stand_in(walk, previous, lasting, staying, earliest, tolerance)
+        stand_in = _stand_in(walk, previous, lasting, staying, earliest)
         if stand_in is None:
             return None
         previous = stand_in
@@ -558,11 +552,11 @@ def _fleeting(walk: _Walk, frame: int, later: tuple[int, int]) -> float:
     return float(gone.mean())
 
 
-def _stand_in(
-    walk: _Walk, frame: int, usable: Callable[[int], bool], paint: np.ndarray, earliest: float, tolerance: float
-) -> int | None:
+def _stand_in(walk: _Walk, frame: int, usable: Callable[[int], bool], paint: np.ndarray, earliest: float) -> int | None:
     """The last walked frame before ``frame`` that is ``usable``, comes at ``earliest`` ms or later, and lacks
-    less than ``tolerance`` of ``paint`` (the paint of ``frame`` it must also show), or None."""
+    less than ``switch_keep_change`` of ``paint`` (the paint of ``frame`` it must also show: what it lacks is
+    too little to tell from a few strokes), or None."""
+    tolerance = walk.config.switch_keep_change
     walked = walk.since[: walk.since.index(frame)]
     for f in reversed(walked):
         if walk.work.t_ms[f] < earliest:
