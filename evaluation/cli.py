@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.baselines import BASELINES, DEFAULT_DT_S, run_baseline
+from evaluation.metrics.distance import is_true_lpips
 from evaluation.metrics.fid import FID_WEIGHTS_URL, load_fid_or_reason
 from evaluation.metrics.score import METRICS, json_ready, score_sequence
 from evaluation.sequences import DEFAULT_LONG_SIDE, load_generated, load_ground_truth
@@ -65,7 +66,9 @@ def _fail(message: str) -> int:
 
 def _table(rows: list[dict[str, Any]]) -> str:
     cols = ["method", *METRICS, "seconds"]
-    lines = [" ".join(f"{c:>14}" for c in cols)]
+    # the distance column is "lpips" only when it is; other backends' numbers are a distance D (named below)
+    names = {"lpips": "lpips" if is_true_lpips(str(rows[0]["distance_backend"])) else "D"}
+    lines = [" ".join(f"{names.get(c, c):>14}" for c in cols)]
     for row in rows:
         cells = []
         for c in cols:

@@ -27,7 +27,7 @@ import pandas as pd
 
 from evaluation.baselines import DEFAULT_DT_S
 from evaluation.methods import Method
-from evaluation.metrics.distance import mean_distances, step_masks
+from evaluation.metrics.distance import is_true_lpips, mean_distances, step_masks
 from evaluation.metrics.fid import FID_WEIGHTS_URL, load_fid_or_reason
 from evaluation.metrics.score import LOWER_IS_BETTER, METRICS, aggregate, json_ready, score_sequence
 from evaluation.reconstruct import Models, ReconstructConfig, Reconstruction, reconstruct
@@ -186,10 +186,17 @@ def _fmt(value: Any) -> str:
     return f"{value:.4g}" if isinstance(value, float) else str(value)
 
 
+def distance_label(distance: DistanceBackend) -> str:
+    """What the perceptual-distance numbers are called: "LPIPS" only when they are; other backends (or LPIPS
+    on a random backbone) go by their name."""
+    return "LPIPS" if is_true_lpips(distance.name) else f"D ({distance.name})"
+
+
 def comparison_markdown(table: pd.DataFrame, distance: DistanceBackend, fid_note: str) -> str:
     """Methods as rows, metrics as columns (arrow = better direction, best in bold), backends in a footer."""
     cols = list(METRICS)
-    header = ["method", "Δt (s)", *[f"{LABELS[m]} {'↓' if LOWER_IS_BETTER[m] else '↑'}" for m in cols]]
+    labels = {**LABELS, "lpips": distance_label(distance)}
+    header = ["method", "Δt (s)", *[f"{labels[m]} {'↓' if LOWER_IS_BETTER[m] else '↑'}" for m in cols]]
     best = {}
     for m in cols:
         values = table[m].astype(float)
@@ -389,7 +396,8 @@ def _run_method(
                 )
             )
         say(f"{method.name} / {gt.name}: {len(seq.frames) - 1} steps, {row['seconds']:.1f} s, "
-            f"LPIPS {row['lpips']:.3f} IoU {row['iou']:.3f} DDC {row['ddc']:.2f} DTS {row['dts']:.2f}")  # fmt: skip
+            f"{distance_label(distance)} {row['lpips']:.3f} IoU {row['iou']:.3f} DDC {row['ddc']:.2f} "
+            f"DTS {row['dts']:.2f}")  # fmt: skip
     slopes = {"real": np.concatenate(slopes_real), method.name: np.concatenate(slopes_gen)}
     artifacts.append(
         (

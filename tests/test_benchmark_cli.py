@@ -73,6 +73,8 @@ def test_baselines_table_and_json(gt_dir, capsys):
         assert 0 <= m["iou"] <= 1 and m["lpips"] >= 0
     code, out, _ = run(["--gt", str(gt_dir), "--baselines", *COMMON], capsys)
     assert code == 0 and "segment-reveal" in out and "colour-structure-v1" in out and "FID: unavailable" in out
+    header = out.splitlines()[1].split()  # after the painting line
+    assert header[:2] == ["method", "D"] and "lpips" not in header  # a colour-structure distance is not LPIPS
 
 
 def test_bad_input_exits_2_naming_the_path(gt_dir, tmp_path, capsys):

@@ -232,7 +232,8 @@ def test_run_benchmark_table_files_and_mlflow_parent_child_runs(tmp_path: Path):
     csv = pd.read_csv(result.csv_path)
     assert list(csv["method"]) == list(table["method"])
     md = result.markdown_path.read_text()
-    assert "LPIPS ↓" in md and "IoU ↑" in md and "colour-structure" in md and "n/a" in md
+    # the distance column goes by its backend's name: a colour-structure distance is not reported as LPIPS
+    assert "D (colour-structure-v1) ↓" in md and "LPIPS" not in md and "IoU ↑" in md and "n/a" in md
     assert sum(line.startswith("| ") for line in md.splitlines()) == 5  # header + 4 methods
     assert len(list((tmp_path / "bench" / "ours" / "alpha").glob("*.png"))) == 4
     with av.open(str(tmp_path / "bench" / "fade" / "beta.mp4")) as video:
@@ -312,3 +313,11 @@ def test_write_frames_replaces_the_folder_of_an_older_run(tmp_path: Path):
     write_frames(frames, tmp_path / "m" / "p")
     paths = write_frames(frames[:2], tmp_path / "m" / "p")
     assert sorted(p.name for p in (tmp_path / "m" / "p").iterdir()) == ["001.png", "002.png"] == [p.name for p in paths]
+
+
+def test_only_the_pretrained_lpips_backend_is_reported_as_lpips():
+    from evaluation.metrics.distance import is_true_lpips
+
+    assert is_true_lpips("lpips-alex-v0.1")
+    assert not is_true_lpips("lpips-alex-v0.1-random-backbone")
+    assert not is_true_lpips("colour-structure-v1")
