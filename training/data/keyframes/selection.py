@@ -185,11 +185,7 @@ def _target_without_hand(
     lasting = paint_mask(work.image(last), reference, config)
 
     def gone(i: int) -> float:
-        mask = paint_mask(work.image(i), reference, config) & ~lasting
-        if not mask.any():
-            return 0.0
-        _, _, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
-        return float(stats[1:, cv2.CC_STAT_AREA].max()) / mask.size
+        return _largest_patch(paint_mask(work.image(i), reference, config) & ~lasting)
 
     if gone(target) < config.occluder_min_area:
         return target
@@ -199,6 +195,20 @@ def _target_without_hand(
         if i == kept[-1] or gone(i) < config.occluder_min_area:  # the last keyframe shows all that stays
             return i
     return target
+
+
+def _largest_patch(mask: np.ndarray, at_edge: bool = False) -> float:
+    """Area (share of the canvas) of the largest 8-connected patch of ``mask``; ``at_edge``: among the patches
+    reaching the canvas border only. 0 when there is none."""
+    if not mask.any():
+        return 0.0
+    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
+    if at_edge:
+        patches = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
+        patches = patches[patches > 0]
+    else:
+        patches = np.arange(1, len(stats))
+    return float(stats[patches, cv2.CC_STAT_AREA].max(initial=0)) / mask.size
 
 
 def _occlusion(
@@ -332,13 +342,8 @@ class _Walk:
         if later is None or self.reference is None:
             return 0.0
         gone = self.new_paint(i) & ~self.new_paint(later[0]) & ~self.new_paint(later[1])
-        if not gone.any():
-            return 0.0
-        _, labels, stats, _ = cv2.connectedComponentsWithStats(gone.astype(np.uint8), connectivity=8)
         # only blobs reaching the canvas edge count: an arm always enters from outside the canvas
-        border = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-        areas = [stats[label, cv2.CC_STAT_AREA] for label in border if label > 0]
-        return float(max(areas, default=0)) / gone.size
+        return _largest_patch(gone, at_edge=True)
 
     def commit(self) -> bool:
         """Keep the frame due to be kept, or an earlier frame with nearly its paint when it shows something that
