@@ -593,3 +593,19 @@ def test_a_target_held_by_a_slowly_withdrawing_hand_gives_way_to_the_last_frame_
     assert selection.kept_t_ms == [3000, 8000]
     assert selection.decisions[10].reason == "occluded"
     assert selection.completion_t_ms <= selection.target_t_ms
+
+
+def test_a_hand_resting_so_long_that_a_keyframe_holds_it_is_no_target_and_that_keyframe_goes():
+    # the finished painting, then a hand the detector misses settles over it for 7 s, long enough to be kept as
+    # paint, and has left by the last frame: against the keyframe before it, I_T would show something gone
+    painting = [with_blocks(c, seed=k) for k, c in enumerate((0, 1, 1, 2, 2, 2))]
+    tips = [(72, 50), (66, 50), (60, 50), (54, 50), (54, 50), (54, 50), (54, 50)]
+    resting = [add_hand(with_blocks(2, seed=6 + k), tip) for k, tip in enumerate(tips)]
+    images = painting + resting + [with_blocks(2, seed=13)]
+    config = replace(ONLY_SPACING, min_interval_s=2.0, max_defer_s=1.0)
+    selection = select_keyframes(timeline(images), config, occluded=[False] * len(images))
+    assert selection.target_t_ms == 6000  # the last frame before the hand, not 8000 (kept as paint, hand and all)
+    assert selection.kept_t_ms == [3000, 6000]
+    assert selection.decisions[7].reason == "occluded"
+    assert "gone in the last frame" in selection.decisions[7].detail
+    assert "differs from the last frame of the video on 0.0 %" in selection.decisions[5].detail

@@ -7,8 +7,9 @@ Paper Sec. 4: frames "showing hands, paint strokes, or minimal changes were excl
 2. completion: the finished painting is the median of the clean frames among the last few; the target I_T
    is the last clean frame that shows it, and the completion time the first clean frame that shows it (paint
    stays: a later clean frame that differs again shows a hand the occluder test missed, e.g. one resting);
-   when I_T shows something gone in the last frame of the video (a hand withdrawing slowly), the last clean
-   frame before it without that, the last keyframe at the earliest, is I_T;
+   when I_T shows something that came after one of the last keyframes and is gone in the last frame of the
+   video (a hand withdrawing slowly, or resting so long that it was kept as paint), the last clean frame
+   before it without that, that keyframe at the earliest, is I_T, and the keyframes after it are dropped;
 3. new paint: walking the clean frames before completion, a frame is kept when it shows at least
    ``min_change`` of new paint since the last keyframe and ``min_interval_s`` have passed; otherwise it is
    "unchanged". A frame due to be kept waits for the faint end of its passage (the following clean frames
@@ -25,6 +26,7 @@ Paper Sec. 4: frames "showing hands, paint strokes, or minimal changes were excl
 
 from __future__ import annotations
 
+import bisect
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -37,6 +39,7 @@ from .occluders import occluder_verdicts
 
 ONSET_SHARE = 0.1  # a region switch starts at the first frame with this share of ``switch_step`` in the new region
 MOVE_SHARE = 0.03  # a due frame is not deferred to a frame with this share of ``switch_step`` in a new region
+HAND_REFERENCES = 3  # keyframes before I_T that a hand gone by the end of the video is looked for against
 SWITCH_LOOKBACK = 64  # walked frames a region switch looks back over: bounds time and memory on a static canvas
 
 
@@ -142,6 +145,7 @@ def select_keyframes(
     kept = _walk_new_paint(work, clean[: done.completion], clean[done.completion], config, decisions, risky)
     held = _target_without_hand(work, clean, target, kept, config)
     was_kept = False
+    state = f"differs from the final state on {_percent(done.residual[done.target])}"
     if held != target:  # the finished painting was held by a hand the occluder test missed: an earlier I_T
         decisions[target] = FrameDecision(
             work.t_ms[target],
@@ -152,16 +156,20 @@ def select_keyframes(
         )
         target = held
         t_completion = min(t_completion, work.t_ms[held])
-        if held in kept:  # the last keyframe becomes I_T: its pair with the keyframe before it stands as walked
-            kept = kept[:-1]
-            was_kept = True
-    decisions[target] = FrameDecision(
-        work.t_ms[target],
-        True,
-        None,
-        f"target I_T: the finished painting (differs from the final state on "
-        f"{_percent(done.residual[clean.index(target)])})",
-    )
+        for i in kept[bisect.bisect_right(kept, held) :]:  # keyframes with that hand in them
+            decisions[i] = FrameDecision(
+                work.t_ms[i],
+                False,
+                "occluded",
+                f"shows a hand that is gone in the last frame of the video, like "
+                f"the frame at {work.t_ms[clean[done.target]]} ms; the target I_T is the frame at {work.t_ms[held]} ms",
+            )
+        was_kept = held in kept  # a keyframe becomes I_T: its pair with the keyframe before it stands as walked
+        kept = kept[: bisect.bisect_left(kept, held)]
+        # the final state of find_completion showed the hand; the last frame of the video does not
+        residual = changed_fraction(work.image(target), work.image(work.with_canvas[-1]), config)
+        state = f"differs from the last frame of the video on {_percent(residual)}"
+    decisions[target] = FrameDecision(work.t_ms[target], True, None, f"target I_T: the finished painting ({state})")
     if not was_kept:
         _drop_last_if_redundant(work, kept, target, config, decisions)
     return KeyframeSelection(
@@ -175,26 +183,30 @@ def select_keyframes(
 def _target_without_hand(
     work: WorkFrames, clean: list[int], target: int, kept: list[int], config: KeyframeConfig
 ) -> int:
-    """The target I_T, or the last clean frame before it (the last keyframe at the earliest) that shows nothing gone
-    in the last frame of the video, when I_T does: a largest patch of ``occluder_min_area`` that differs from the last
-    keyframe in I_T and not in the last frame (whatever its occluder verdict) is a hand that left, not paint."""
-    last = work.with_canvas[-1]
-    if not kept or last == target:
-        return target
-    reference = work.image(kept[-1])
-    lasting = paint_mask(work.image(last), reference, config)
+    """The target I_T, or the last clean frame before it that shows nothing gone in the last frame of the video,
+    when I_T does: a largest patch of ``occluder_min_area`` that differs from a keyframe in I_T and not in the last
+    frame (whatever its occluder verdict) came after that keyframe and left again: a hand, not paint, which stays.
+    The last few keyframes serve as references, latest first, because a hand resting long enough may already be
+    in the later ones; I_T goes back to the reference at the earliest."""
+    final = work.image(work.with_canvas[-1])
+    held = target
+    for reference in reversed(kept[-HAND_REFERENCES:]):
+        if reference >= held:
+            continue
+        before = work.image(reference)
+        lasting = paint_mask(final, before, config)
+        if _gone(work.image(held), before, lasting, config) < config.occluder_min_area:
+            continue
+        for i in reversed(clean[clean.index(reference) : clean.index(held)]):
+            if i == reference or _gone(work.image(i), before, lasting, config) < config.occluder_min_area:
+                held = i
+                break
+    return held
 
-    def gone(i: int) -> float:
-        return _largest_patch(paint_mask(work.image(i), reference, config) & ~lasting)
 
-    if gone(target) < config.occluder_min_area:
-        return target
-    for i in reversed(clean[: clean.index(target)]):
-        if i < kept[-1]:
-            break
-        if i == kept[-1] or gone(i) < config.occluder_min_area:  # the last keyframe shows all that stays
-            return i
-    return target
+def _gone(image: np.ndarray, before: np.ndarray, lasting: np.ndarray, config: KeyframeConfig) -> float:
+    """Largest patch of ``image`` differing from ``before`` where the ``lasting`` paint (the last frame's) does not."""
+    return _largest_patch(paint_mask(image, before, config) & ~lasting)
 
 
 def _largest_patch(mask: np.ndarray, at_edge: bool = False) -> float:
