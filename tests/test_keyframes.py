@@ -24,7 +24,8 @@ from training.data.keyframes.change import channel_gains, colour_change
 from training.data.keyframes.occluders import persistence_frames
 
 H, W = 90, 120
-EVERY = KeyframeConfig(min_interval_s=0.0)  # keep every frame with enough new paint
+# the constructed sequences size their touches and dabs against a min_change of 1 %
+EVERY = KeyframeConfig(min_interval_s=0.0, min_change=0.01)  # keep every frame with enough new paint
 ONLY_SPACING = replace(EVERY, switch_step=0.0)  # without the region-switch rule: the other rules alone
 SKIN = (224, 172, 138)
 BLOCK_COLOURS = [(40, 90, 160), (160, 40, 40), (30, 120, 50), (200, 170, 30), (90, 40, 120), (20, 20, 20)]
@@ -195,7 +196,7 @@ def region_sequence(hand_at: int | None = None) -> list[tuple[int, np.ndarray | 
     return [(2000 * (k + 1), image) for k, image in enumerate(images)]
 
 
-SPARSE = KeyframeConfig(min_interval_s=30.0)  # no keyframe by spacing before the painting is finished
+SPARSE = KeyframeConfig(min_interval_s=30.0, min_change=0.01)  # no keyframe by spacing before the painting is finished
 
 
 def test_the_last_frame_before_the_paint_moves_to_another_region_is_kept():

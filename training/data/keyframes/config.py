@@ -22,10 +22,13 @@ class KeyframeConfig:
     6, 6-9 keyframes per studio video); ``min_interval_s=0`` keeps every frame that adds ``min_change``.
     """
 
-    min_change: float = 0.01
+    min_change: float = 0.005
     """New paint (fraction of the canvas) a frame must show since the last keyframe to be kept, else
-    "unchanged". 1 % is Timecraft's minimum changed area; the paper's curated real keyframes (15-38 s apart)
-    differ by 15-45 % from one to the next with this measure, so it rejects pauses, not normal progress."""
+    "unchanged". Half of Timecraft's minimum changed area (1 %): a layer often ends in a faint detail pass that
+    adds well under 1 % in tens of seconds, and with 1 % its frames were held by the next layer's first keyframe
+    (coverage on 28 nine-minute studio videos, mean of seven groups of four: 88.7 -> 90.2 %, no group lower).
+    The paper's curated real keyframes (15-38 s apart) differ by 15-45 % from one to the next with this
+    measure, so it still rejects pauses, not normal progress."""
 
     min_interval_s: float = 18.0
     """Minimum video time between keyframes (0 = off). A keyframe is taken at the first clean frame after it
