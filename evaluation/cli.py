@@ -14,10 +14,10 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.baselines import BASELINES, DEFAULT_DT_S, run_baseline
-from evaluation.metrics.distance import is_true_lpips
 from evaluation.metrics.fid import FID_WEIGHTS_URL, load_fid_or_reason
 from evaluation.metrics.score import METRICS, json_ready, score_sequence
 from evaluation.sequences import DEFAULT_LONG_SIDE, load_generated, load_ground_truth
+from training.data.difference import is_true_lpips
 
 
 def _positive(text: str) -> float:

@@ -27,12 +27,12 @@ import pandas as pd
 
 from evaluation.baselines import DEFAULT_DT_S
 from evaluation.methods import Method
-from evaluation.metrics.distance import is_true_lpips, mean_distances, step_masks
+from evaluation.metrics.distance import mean_distances, step_masks
 from evaluation.metrics.fid import FID_WEIGHTS_URL, load_fid_or_reason
 from evaluation.metrics.score import LOWER_IS_BETTER, METRICS, aggregate, json_ready, score_sequence
 from evaluation.reconstruct import Models, ReconstructConfig, Reconstruction, reconstruct
 from evaluation.sequences import DEFAULT_LONG_SIDE, Sequence, load_ground_truth
-from training.data.difference import DistanceBackend
+from training.data.difference import DistanceBackend, is_true_lpips
 from training.data.images import read_rgb, write_image
 from training.data.storage import atomic_dir, atomic_path
 from training.data.video_writer import write_mp4

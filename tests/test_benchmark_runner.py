@@ -316,7 +316,7 @@ def test_write_frames_replaces_the_folder_of_an_older_run(tmp_path: Path):
 
 
 def test_only_the_pretrained_lpips_backend_is_reported_as_lpips():
-    from evaluation.metrics.distance import is_true_lpips
+    from training.data.difference import is_true_lpips
 
     assert is_true_lpips("lpips-alex-v0.1")
     assert not is_true_lpips("lpips-alex-v0.1-random-backbone")

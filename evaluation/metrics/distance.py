@@ -54,8 +54,3 @@ def lpips_metric(gt: Sequence, generated: Sequence, backend: DistanceBackend, dt
         (gt.frames[j], generated.frames[matching_step(gt.times_s[j], dt, k_max)]) for j in range(start, len(gt.frames))
     ]
     return float(mean_distances(backend, pairs).mean())
-
-
-def is_true_lpips(backend_name: str) -> bool:
-    """True when the distance backend named so is the paper's LPIPS (AlexNet v0.1 with its pretrained backbone)."""
-    return backend_name.startswith("lpips-") and not backend_name.endswith("-random-backbone")

@@ -140,6 +140,15 @@ def lpips_weights_available(net: str = "alex") -> bool:
     return lpips_checkpoint_path(net).is_file()
 
 
+LPIPS_PREFIX = "lpips-"  # backend names: lpips-<trunk>-v<version>, plus this suffix on a random trunk
+RANDOM_BACKBONE_SUFFIX = "-random-backbone"
+
+
+def is_true_lpips(backend_name: str) -> bool:
+    """True when the distance backend named so is the paper's LPIPS (a pretrained trunk), not a stand-in."""
+    return backend_name.startswith(LPIPS_PREFIX) and not backend_name.endswith(RANDOM_BACKBONE_SUFFIX)
+
+
 class LpipsDistance:
     """Spatial LPIPS (``lpips.LPIPS(net, version, spatial=True)``), α = 0.2 as in the paper.
 
@@ -167,7 +176,7 @@ class LpipsDistance:
         if net not in _TRUNK_CHECKPOINTS:
             raise ValueError(f"unknown lpips trunk {net!r}; use one of {sorted(_TRUNK_CHECKPOINTS)}")
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        self.name = f"lpips-{net}-v{version}" + ("" if pretrained_backbone else "-random-backbone")
+        self.name = f"{LPIPS_PREFIX}{net}-v{version}" + ("" if pretrained_backbone else RANDOM_BACKBONE_SUFFIX)
         with warnings.catch_warnings():
             # lpips still passes torchvision the deprecated `pretrained=` flag; the behaviour is unchanged
             warnings.filterwarnings("ignore", message="Arguments other than a weight enum", category=UserWarning)
