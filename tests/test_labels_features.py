@@ -92,8 +92,11 @@ def test_the_learned_metric_ignores_features_that_vary_within_a_label():
     x_test, y_test = sample(200)
     euclid = np.array([y_train[i] for i in np.argmin(((x_test[:, None] - x_train[None]) ** 2).sum(-1), 1)])
     assert np.mean(euclid == y_test) < 0.8  # a plain nearest neighbour drowns in the noise
-    # the default shrinkage (0.5) keeps much of the identity metric: still far above the plain neighbour
-    for model, wanted in ((NearestLabeller(), 0.93), (NearestLabeller(k=5), 0.9)):
+    for model, wanted in (
+        (NearestLabeller(), 0.93),
+        (NearestLabeller(k=5), 0.9),
+        (NearestLabeller(shrinkage=0.5), 0.9),
+    ):
         predicted = model.fit(x_train, y_train).predict(x_test)
         assert np.mean(np.array(predicted) == y_test) > wanted, model.describe
     assert NearestLabeller().describe == "centroid" and NearestLabeller(k=5).describe == "k=5"
@@ -101,6 +104,21 @@ def test_the_learned_metric_ignores_features_that_vary_within_a_label():
         NearestLabeller(k=0)
     with pytest.raises(ValueError, match="NaN"):
         NearestLabeller().fit(np.full((2, 3), np.nan), ["sky", "lake"])
+
+
+def test_the_nearest_label_mean_is_shrinkage_lda_with_ledoit_wolf_as_scikit_learn_computes_it():
+    from sklearn.discriminant_analysis import LinearDiscriminantAnalysis
+
+    rng = np.random.default_rng(3)
+    labels = rng.choice(["sky", "hills", "lake", "trees"], 60, p=[0.4, 0.3, 0.2, 0.1])
+    centres = {"sky": 0.0, "hills": 1.0, "lake": 2.0, "trees": 3.0}
+    x = rng.normal(0, 1, (60, 12)) * rng.uniform(0.2, 3.0, 12)  # features on different scales
+    x[:, :3] += np.array([centres[t] for t in labels])[:, None] * [1.0, 0.5, -0.8]
+    query = rng.normal(0, 1, (200, 12)) * 2 + 1
+    reference = LinearDiscriminantAnalysis(solver="lsqr", shrinkage="auto").fit(x, labels).predict(query)
+    assert NearestLabeller().fit(x, list(labels)).predict(query) == list(reference)
+    with pytest.raises(ValueError, match="shrinkage must be 'auto'"):
+        NearestLabeller(shrinkage=1.5)
 
 
 def test_one_example_per_label_is_its_own_nearest():
