@@ -19,15 +19,15 @@ from training.data.occluders_grounding import GroundingOccluderDetector
 from training.data.previews import markdown_image, table_strip
 from training.data.quality import enough_keyframes, target_exists
 from training.data.storage import atomic_dir, write_parquet
-from training.data.tables import LazyFrames, corners_array
+from training.data.tables import LazyFrames, corners_array, table_surrounds
 
 
 class KeyframesConfig(dg.Config):
     occluder_backend: Literal["auto", "temporal", "grounding_dino"] = Field(
         default="auto",
         description="grounding_dino: 'hand. paintbrush.' boxes over the canvas; temporal: weight-free (a change "
-        "that does not persist is an occluder, plus a skin-colour cue); auto: grounding_dino when its weights "
-        "are local.",
+        "that does not persist is an occluder, plus a skin-colour cue; and, where canvas_frames wrote surrounds, "
+        "an arm crossing the canvas border); auto: grounding_dino when its weights are local.",
     )
     min_change: float | None = Field(
         default=None, description="Fraction of the canvas that must carry new paint since the last keyframe."
@@ -94,7 +94,10 @@ def keyframes(
         backend = "grounding_dino" if weights_available(models.grounding_dino) else "temporal"
         context.log.info(f"occluder backend auto -> {backend}")
     occluded = grounding_occlusion(storage, models, video_id) if backend == "grounding_dino" else None
-    selection = select_keyframes(frames, settings, occluded=occluded)
+    surrounds = table_surrounds(table) if occluded is None else None
+    if occluded is None and surrounds is None:
+        context.log.info("canvas_frames has no surrounds (surround_margin 0): the canvas test decides alone")
+    selection = select_keyframes(frames, settings, occluded=occluded, surrounds=surrounds)
 
     kept, dropped, path_of = write_keyframes(storage, video_id, frames, selection)
     verdicts = [enough_keyframes(len(kept)), target_exists(path_of.get(selection.target_t_ms))]

@@ -14,13 +14,14 @@ from pipelines.partitions import videos_partitions
 from pipelines.resources import MLflowResource, ModelsResource, StorageResource
 from training.data.canvas import CanvasDetector
 from training.data.canvas.contour import ContourCanvasDetector
-from training.data.canvas.geometry import rectified_size, rectify
+from training.data.canvas.geometry import rectified_size, rectify, rectify_surround
 from training.data.canvas.grounding import GroundingCanvasDetector
 from training.data.canvas.tracking import CanvasObservation, track_canvas
 from training.data.catalog import find_video
 from training.data.frames import iter_sampled_frames
 from training.data.grounding import weights_available
 from training.data.images import encode_image, read_rgb, write_image
+from training.data.keyframes.border import SURROUND_LONG_SIDE, SURROUND_MARGIN
 from training.data.previews import draw_quads, frame_strip, markdown_image, spread, table_strip, video_thumbnails
 from training.data.probe import VideoError, probe_video
 from training.data.quality import canvas_found
@@ -193,8 +194,21 @@ def canvas_geometry(
     )
 
 
+SURROUND_DIR = "surround"  # under canvas_frames/<video_id>/
+
+
 class CanvasFramesConfig(dg.Config):
     long_side: int = Field(default=512, ge=64, description="Long side of the rectified canvas in pixels.")
+    surround_margin: float = Field(
+        default=SURROUND_MARGIN,
+        ge=0.0,
+        le=1.0,
+        description="Also rectify the canvas with this margin (share of its width and height) on every side, for "
+        "the keyframes' arm test (an arm crossing the canvas border); 0 writes no surrounds.",
+    )
+    surround_long_side: int = Field(
+        default=SURROUND_LONG_SIDE, ge=32, description="Long side of the surround images in pixels."
+    )
 
 
 @dg.asset(
@@ -218,24 +232,37 @@ def canvas_frames(
         )
     median_corners = np.median(np.stack([corners_array(cell) for cell in found["corners"]]), axis=0)
     size = rectified_size(median_corners, config.long_side)
+    margin = config.surround_margin
+    around = rectified_size(median_corners, config.surround_long_side) if margin > 0 else None
     target = storage.images_dir("canvas_frames", video_id)
     rows = []
     with atomic_dir(target) as tmp:
+        if around is not None:
+            (tmp / SURROUND_DIR).mkdir()
         for t_ms, frame_path, cell in zip(frames["t_ms"], frames["path"], geometry["corners"], strict=True):
             corners = corners_array(cell)
+            row = {"t_ms": int(t_ms), "path": None, "surround_path": None, "surround_margin": margin}
+            rows.append(row)
             if corners is None:
-                rows.append({"t_ms": int(t_ms), "path": None})
                 continue
-            canvas = rectify(read_rgb(frame_path), corners, size)
+            image = read_rgb(frame_path)
             name = f"{int(t_ms):09d}.jpg"
-            write_image(tmp / name, canvas)
-            rows.append({"t_ms": int(t_ms), "path": str(target / name)})
+            write_image(tmp / name, rectify(image, corners, size))
+            row["path"] = str(target / name)
+            if around is not None:
+                write_image(tmp / SURROUND_DIR / name, rectify_surround(image, corners, around, margin))
+                row["surround_path"] = str(target / SURROUND_DIR / name)
     path = write_parquet(pd.DataFrame(rows), storage.table_path("canvas_frames", video_id))
-    return dg.MaterializeResult(
-        metadata={
-            "path": dg.MetadataValue.path(str(path)),
-            "size": f"{size[0]}x{size[1]}",
-            "frames": sum(r["path"] is not None for r in rows),
-            "preview": dg.MetadataValue.md(markdown_image(table_strip(rows, count=8), alt=video_id)),
-        }
-    )
+    metadata = {
+        "path": dg.MetadataValue.path(str(path)),
+        "size": f"{size[0]}x{size[1]}",
+        "frames": sum(r["path"] is not None for r in rows),
+        "preview": dg.MetadataValue.md(markdown_image(table_strip(rows, count=8), alt=video_id)),
+    }
+    if around is not None:
+        surrounds = [{"t_ms": r["t_ms"], "path": r["surround_path"]} for r in rows]
+        metadata["surround_size"] = f"{around[0]}x{around[1]}"
+        metadata["surround_preview"] = dg.MetadataValue.md(
+            markdown_image(table_strip(surrounds, count=8), alt=f"{video_id} surrounds")
+        )
+    return dg.MaterializeResult(metadata=metadata)

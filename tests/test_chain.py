@@ -132,6 +132,25 @@ def test_on_disk_contracts(curated):
     assert masks["mt_area"].iloc[0] > 0.05
 
 
+def test_canvas_frames_carry_surrounds_and_the_keyframes_use_them(curated):
+    root = curated["root"]
+    table = pd.read_parquet(root / "canvas_frames" / "studio-150.parquet")
+    assert (table["surround_margin"] == 0.12).all()
+    row = table.dropna(subset=["path"]).iloc[0]
+    canvas, around = cv2.imread(row["path"]), cv2.imread(row["surround_path"])
+    assert Path(row["surround_path"]).parent == root / "canvas_frames" / "studio-150" / "surround"
+    assert max(around.shape[:2]) == 192
+    # the canvas sits in the middle, the margin (12 % of each side) around it
+    h, w = around.shape[:2]
+    y0, x0 = round(h * 0.12 / 1.24), round(w * 0.12 / 1.24)
+    middle = around[y0 + 2 : h - y0 - 2, x0 + 2 : w - x0 - 2]
+    shrunk = cv2.resize(canvas, (w - 2 * x0, h - 2 * y0), interpolation=cv2.INTER_AREA)[2:-2, 2:-2]
+    assert np.abs(middle.astype(int) - shrunk).mean() < 8
+    with dg.DagsterInstance.from_config(str(curated["home"])) as instance:
+        event = instance.get_latest_materialization_event(dg.AssetKey("keyframes"))
+        assert event.asset_materialization.metadata["occluder_backend"].value == "temporal+border"
+
+
 def test_corrections_survive_relabelling_and_win(curated):
     root, home = curated["root"], curated["home"]
     auto = pd.read_parquet(root / "auto_labels" / "studio-150.parquet")

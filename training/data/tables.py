@@ -8,6 +8,7 @@ import pandas as pd
 
 from training.data.frames import SampledFrame
 from training.data.images import read_rgb
+from training.data.keyframes import Surrounds
 
 
 def corners_array(cell: Any) -> np.ndarray | None:
@@ -36,3 +37,25 @@ class LazyFrames(Sequence):
     def __getitem__(self, index: int) -> tuple[int, np.ndarray | None]:  # type: ignore[override]
         path = self.paths[index]
         return self.t_ms[index], (read_rgb(path) if path else None)
+
+
+class LazyImages(Sequence):
+    """The RGB image at each path (None where there is no path), read when indexed."""
+
+    def __init__(self, paths: Sequence[Any]) -> None:
+        self.paths = [p if isinstance(p, str) else None for p in paths]
+
+    def __len__(self) -> int:
+        return len(self.paths)
+
+    def __getitem__(self, index: int) -> np.ndarray | None:  # type: ignore[override]
+        path = self.paths[index]
+        return read_rgb(path) if path else None
+
+
+def table_surrounds(table: pd.DataFrame) -> Surrounds | None:
+    """The surrounds of a `canvas_frames` table, or None when it has none (written with ``surround_margin`` 0,
+    or before surrounds existed)."""
+    if "surround_path" not in table or table["surround_path"].isna().all():
+        return None
+    return Surrounds(LazyImages(table["surround_path"].tolist()), float(table["surround_margin"].dropna().iloc[0]))

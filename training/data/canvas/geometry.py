@@ -109,10 +109,24 @@ def canvas_to_image(corners: np.ndarray, size: tuple[int, int]) -> np.ndarray:
     return to_image @ np.array([[1, 0, 0.5], [0, 1, 0.5], [0, 0, 1]])
 
 
+def enlarge_quad(corners: np.ndarray, margin: float) -> np.ndarray:
+    """The quad (TL, TR, BR, BL) of the canvas plane that extends the canvas by ``margin`` of its width and
+    height on every side: its rectification shows the canvas in the middle and what surrounds it."""
+    if margin < 0:
+        raise ValueError(f"margin must be >= 0, got {margin}")
+    unit = np.array([[0, 0], [1, 0], [1, 1], [0, 1]], dtype=np.float32)
+    h = cv2.getPerspectiveTransform(unit, _as_points(corners).astype(np.float32))
+    outer = np.array([[[-margin, -margin], [1 + margin, -margin], [1 + margin, 1 + margin], [-margin, 1 + margin]]])
+    return cv2.perspectiveTransform(outer.astype(np.float64), h)[0]
+
+
 def rectify(
     image: np.ndarray, corners: np.ndarray, size: tuple[int, int], *, interpolation: int = cv2.INTER_LINEAR
 ) -> np.ndarray:
-    """Warp the quad ``corners`` (TL, TR, BR, BL) of ``image`` to a fronto-parallel (w, h) = ``size`` image."""
+    """Warp the quad ``corners`` (TL, TR, BR, BL) of ``image`` to a fronto-parallel (w, h) = ``size`` image.
+
+    Parts of the quad outside ``image`` repeat its border pixels.
+    """
     w, h = (int(v) for v in size)
     if w < 1 or h < 1:
         raise ValueError(f"size must be a positive (width, height), got {size}")
@@ -125,6 +139,12 @@ def rectify(
     return cv2.warpPerspective(
         src, to_image, (w, h), flags=interpolation | cv2.WARP_INVERSE_MAP, borderMode=cv2.BORDER_REPLICATE
     )
+
+
+def rectify_surround(image: np.ndarray, corners: np.ndarray, size: tuple[int, int], margin: float) -> np.ndarray:
+    """The canvas and ``margin`` of its width and height around it, rectified to ``size``. Beyond the frame's
+    edge the frame's border pixels repeat, so the edge shows no line that camera shake would move."""
+    return rectify(image, enlarge_quad(corners, margin), size)
 
 
 def _area(quad: np.ndarray) -> float:

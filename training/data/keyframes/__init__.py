@@ -1,5 +1,6 @@
 """Keyframe selection: clean canvas frames with new paint, the target I_T, and why every other frame was dropped."""
 
+from .border import Surrounds
 from .change import WorkFrames
 from .config import REASONS, FrameDecision, KeyframeConfig, KeyframeSelection, OcclusionFn
 from .occluders import detect_occluders_temporal
@@ -11,6 +12,7 @@ __all__ = [
     "KeyframeConfig",
     "KeyframeSelection",
     "OcclusionFn",
+    "Surrounds",
     "WorkFrames",
     "detect_occluders_temporal",
     "occlusion_flags",

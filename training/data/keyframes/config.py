@@ -147,6 +147,11 @@ class KeyframeConfig:
     guard_reach: float = 0.05
     """How far (fraction of the canvas long side) from the neighbour's hand such a blob may be."""
 
+    border_min_area: float = 0.0005
+    """With surrounds (the canvas rectified with a margin around it, see :mod:`.border`): a transient blob
+    outside the canvas that reaches its edge is an arm over the canvas from this size on (a share of the canvas
+    area), however little of the hand the canvas shows."""
+
     skin_fraction: float = 0.5
     """A blob is skin-coloured when at least this fraction of its pixels falls in the YCrCb skin box."""
 
@@ -173,6 +178,7 @@ class KeyframeConfig:
             "occluder_min_area": self.occluder_min_area,
             "occluder_edge_area": self.occluder_edge_area,
             "guard_area": self.guard_area,
+            "border_min_area": self.border_min_area,
             "edge_band": self.edge_band,
             "edge_band_area": self.edge_band_area,
             "edge_band_skin": self.edge_band_skin,

@@ -36,7 +36,7 @@ SHORT_SIDE = 3  # fewer frames than this after a frame cannot outvote a hand tha
 Verdict = tuple[bool, str]
 
 
-def _window(pool: list[int], index: int, count: int) -> tuple[list[int], list[int]]:
+def window_around(pool: list[int], index: int, count: int) -> tuple[list[int], list[int]]:
     """Up to ``count`` frames of ``pool`` (sorted indices) before and after ``index``, nearest first."""
     left = bisect.bisect_left(pool, index)
     right = bisect.bisect_right(pool, index)
@@ -179,14 +179,14 @@ def occluder_verdicts(work: WorkFrames, config: KeyframeConfig) -> list[Verdict]
     order = work.with_canvas
     k = persistence_frames(work, config)
     at_end = {index: len(order) - 1 - position < SHORT_SIDE for position, index in enumerate(order)}
-    first = {index: _judge(work, index, *_window(order, index, k), at_end[index], config) for index in order}
+    first = {index: _judge(work, index, *window_around(order, index, k), at_end[index], config) for index in order}
     flagged = {index for index in order if first[index].verdict[0]}
     clean = [index for index in order if index not in flagged]
     final: dict[int, _Judged] = {}
     windows: dict[int, tuple[list[int], list[int]]] = {}
     for index in order:
-        before, after = _window(order, index, k)
-        clean_before, clean_after = _window(clean, index, k)
+        before, after = window_around(order, index, k)
+        clean_before, clean_after = window_around(clean, index, k)
         touched = flagged.intersection(before) or flagged.intersection(after)
         # medians without the flagged frames; a side left with no frame at all keeps the first verdict
         if touched and (clean_before or not before) and (clean_after or not after):

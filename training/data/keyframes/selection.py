@@ -2,8 +2,9 @@
 
 Paper Sec. 4: frames "showing hands, paint strokes, or minimal changes were excluded". In order:
 
-1. occluders: each frame is tested (weight-free temporal test, or flags from a detector such as
-   Grounding DINO); occluded frames never become keyframes nor references;
+1. occluders: each frame is tested (weight-free temporal test on the canvas and, given the frames' surrounds,
+   on the margin around it, or flags from a detector such as Grounding DINO); occluded frames never become
+   keyframes nor references;
 2. completion: the finished painting is the median of the clean frames among the last few; the target I_T
    is the last clean frame that shows it, and the completion time the first clean frame that shows it (paint
    stays: a later clean frame that differs again shows a hand the occluder test missed, e.g. one resting);
@@ -33,9 +34,10 @@ from dataclasses import dataclass, field
 import cv2
 import numpy as np
 
+from .border import Surrounds, border_verdicts
 from .change import WorkFrames, change_mask, colour_change, consensus
 from .config import DEFAULT_CONFIG, FrameDecision, KeyframeConfig, KeyframeSelection, OcclusionFn
-from .occluders import occluder_verdicts
+from .occluders import occluder_verdicts, persistence_frames
 
 ONSET_SHARE = 0.1  # a region switch starts at the first frame with this share of ``switch_step`` in the new region
 MOVE_SHARE = 0.03  # a due frame is not deferred to a frame with this share of ``switch_step`` in a new region
@@ -117,6 +119,7 @@ def select_keyframes(
     frames: Sequence[tuple[int, np.ndarray | None]],
     config: KeyframeConfig = DEFAULT_CONFIG,
     occluded: Sequence[bool] | None = None,
+    surrounds: Surrounds | None = None,
 ) -> KeyframeSelection:
     """Keyframes of one video: clean frames with new paint, the last being the target I_T.
 
@@ -125,12 +128,14 @@ def select_keyframes(
     "hand. paintbrush." backend, one flag per frame), it replaces the weight-free occluder test and
     ``backend`` is "grounding_dino"; otherwise the weight-free "temporal" test is used: a change that does
     not persist over the following frames is an occluder, not paint, when it enters from the canvas edge
-    and is compact, with a skin-colour cue (see :mod:`.occluders`).
+    and is compact, with a skin-colour cue (see :mod:`.occluders`). With ``surrounds`` (one per frame), that
+    test also drops a frame whose surround shows an arm crossing the canvas border, and ``backend`` is
+    "temporal+border" (see :mod:`.border`).
     """
     work = WorkFrames(frames, config.work_long_side)
     if len(work) == 0:
         raise ValueError("select_keyframes got no frames; sample the video first (sampled_frames, canvas_frames)")
-    verdicts, backend = _occlusion(work, config, occluded)
+    verdicts, backend = _occlusion(work, config, occluded, surrounds)
     clean = [i for i in work.with_canvas if not verdicts[i][0]]
     if not clean:
         raise ValueError(
@@ -224,11 +229,16 @@ def _largest_patch(mask: np.ndarray, at_edge: bool = False) -> float:
 
 
 def _occlusion(
-    work: WorkFrames, config: KeyframeConfig, occluded: Sequence[bool] | None
+    work: WorkFrames, config: KeyframeConfig, occluded: Sequence[bool] | None, surrounds: Surrounds | None
 ) -> tuple[list[tuple[bool, str]], str]:
     """Per-frame (occluded, explanation) and the backend that decided."""
     if occluded is None:
-        return occluder_verdicts(work, config), "temporal"
+        verdicts = occluder_verdicts(work, config)
+        if surrounds is None:
+            return verdicts, "temporal"
+        window = persistence_frames(work, config)
+        arms = border_verdicts(surrounds, work.t_ms, window, config)
+        return [v if v[0] or not arm[0] else arm for v, arm in zip(verdicts, arms, strict=True)], "temporal+border"
     if len(occluded) != len(work):
         raise ValueError(f"occluded has {len(occluded)} flags for {len(work)} frames; pass exactly one flag per frame")
     detail = "occluder detector: hand or paintbrush over the canvas"
