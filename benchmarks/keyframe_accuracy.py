@@ -329,12 +329,13 @@ def evaluate(
     return result
 
 
-def occluder_flags(samples: list[Sample], canvas_flags: list[bool], config: KeyframeConfig) -> list[bool]:
-    """Per sample: the canvas test's flag or an arm crossing the canvas border in the surround."""
+def occluder_flags(samples: list[Sample], config: KeyframeConfig) -> tuple[list[bool], list[bool]]:
+    """Per sample: the canvas test's flag, and that flag or an arm crossing the canvas border in the surround."""
     work = WorkFrames([(s.t_ms, s.canvas) for s in samples], config.work_long_side)
+    canvas = [flag for flag, _ in detect_occluders_temporal(work, config)]
     surrounds = Surrounds([s.surround for s in samples], SURROUND_MARGIN)
     arms = border_verdicts(surrounds, work.t_ms, persistence_frames(work, config), config)
-    return [flag or arm for flag, (arm, _) in zip(canvas_flags, arms, strict=True)]
+    return canvas, [flag or arm for flag, (arm, _) in zip(canvas, arms, strict=True)]
 
 
 def video_duration_s(truth: dict) -> float:
@@ -505,9 +506,7 @@ def main() -> None:
     args.cache.mkdir(parents=True, exist_ok=True)
     for seed in parse_seeds(args.seeds):
         samples, truth, studio = load_samples(seed, studio_config, args.every, args.cache)
-        frames = [(s.t_ms, s.canvas) for s in samples]
-        canvas_flags = [flag for flag, _ in detect_occluders_temporal(frames, KeyframeConfig())]
-        flags = occluder_flags(samples, canvas_flags, KeyframeConfig())
+        canvas_flags, flags = occluder_flags(samples, KeyframeConfig())
         for name, config, oracle, border in runs:
             tested = flags if border else canvas_flags
             result = evaluate(seed, samples, truth, studio, config, args.every, tested, oracle, border)

@@ -29,14 +29,14 @@ class LazyFrames(Sequence):
 
     def __init__(self, table: pd.DataFrame) -> None:
         self.t_ms = [int(t) for t in table["t_ms"]]
-        self.paths = [p if isinstance(p, str) else None for p in table["path"]]
+        self.images = LazyImages(table["path"].tolist())
+        self.paths = self.images.paths
 
     def __len__(self) -> int:
         return len(self.t_ms)
 
     def __getitem__(self, index: int) -> tuple[int, np.ndarray | None]:  # type: ignore[override]
-        path = self.paths[index]
-        return self.t_ms[index], (read_rgb(path) if path else None)
+        return self.t_ms[index], self.images[index]
 
 
 class LazyImages(Sequence):
