@@ -22,6 +22,11 @@ class DatasetConfig(dg.Config):
     val_fraction: float = Field(
         default=0.2, ge=0.0, lt=1.0, description="Share of paintings held out for validation (split by painting)."
     )
+    validation_paintings: list[str] = Field(
+        default=[],
+        description="Paintings held out for validation by video id, e.g. the videos of a benchmark (val_fraction "
+        "is then ignored); empty: the val_fraction rule.",
+    )
 
 
 def read_latest(storage: StorageResource) -> dict:
@@ -43,7 +48,7 @@ def training_dataset(
     context: dg.AssetExecutionContext, config: DatasetConfig, storage: StorageResource
 ) -> dg.MaterializeResult:
     videos = labelled_videos(storage.root)
-    manifest = build_manifest(storage.root, videos, config.val_fraction)
+    manifest = build_manifest(storage.root, videos, config.val_fraction, config.validation_paintings)
     version = dataset_version(manifest)
     folder = storage.asset_dir("training_dataset") / version
     if folder.is_dir():
@@ -76,6 +81,9 @@ def training_dataset(
             "paintings": int(manifest["painting"].nunique()),
             "pairs": len(manifest),
             "splits": table_metadata(splits.reset_index()),
+            "val_rule": "named (validation_paintings)"
+            if config.validation_paintings
+            else f"val_fraction {config.val_fraction:g}",
             "val_paintings": ", ".join(sorted(manifest.loc[manifest["split"] == "val", "painting"].unique())),
             "most_frequent_labels": table_metadata(most_frequent(pd.DataFrame({"text": manifest["text"]}))),
         },

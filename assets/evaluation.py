@@ -1,12 +1,14 @@
 """[evaluation] reconstructions (every method on every validation painting) and benchmark (scores in MLflow).
 
 ``reconstructions`` generates; ``benchmark`` scores what it generated, so metrics can be recomputed (another
-distance backend, FID weights that arrived later) without repainting.
+distance backend, FID weights that arrived later) without repainting. Step counts come from the train split of
+the dataset (:class:`evaluation.budget.StepBudget`), recorded in ``reconstructions.json`` for ``benchmark``.
+Extra ground-truth folders are painted and scored as groups of their own (:mod:`evaluation.groups`); the
+groups are recorded in ``reconstructions.json`` too, so ``benchmark`` scores what was painted.
 """
 
 import json
-from dataclasses import replace
-from pathlib import Path
+from dataclasses import asdict, replace
 from typing import Literal
 
 import dagster as dg
@@ -16,11 +18,23 @@ from pydantic import Field
 from assets.dataset import read_latest, training_dataset
 from assets.metadata import table_metadata
 from assets.training import mask_generator, renderer, text_generator
+from evaluation.budget import RELEASED_MAX_UPDATES, UPDATE_FACTOR, StepBudget
+from evaluation.groups import (
+    VAL_GROUP,
+    Group,
+    benchmark_groups,
+    extra_groups,
+    groups_markdown,
+    groups_summary,
+    metrics_finite,
+    paint_groups,
+    saved_groups,
+    saved_reconstruction,
+)
 from evaluation.methods import ABLATIONS, OURS, Method, method_grid
 from evaluation.metrics.fid import FID_WEIGHTS_URL
-from evaluation.reconstruct import ReconstructConfig, Reconstruction, load_registered_models, reconstruct
-from evaluation.runner import run_benchmark, validation_sequences, write_frames
-from evaluation.sequences import Sequence, load_generated
+from evaluation.reconstruct import ReconstructConfig, load_registered_models
+from evaluation.runner import validation_sequences
 from pipelines.resources import MLflowResource, StorageResource
 from training.data.difference import make_backend
 from training.data.storage import atomic_dir, atomic_path
@@ -39,14 +53,33 @@ class EvaluationConfig(dg.Config):
         default=[0.5, 1.5], description="Extra Δt runs of ours, as multiples of dt_s (the paper's 10 / 30 s at 20 s)."
     )
     ablations: list[str] = Field(default=list(ABLATIONS), description=f"Ablation codes: {', '.join(ABLATIONS)}.")
-    baselines: list[str] = Field(default=["fade", "coarse-to-fine", "segment-reveal", "strokes"])
-    num_inference_steps: int = Field(default=25, ge=1, description="Sampler steps S per canvas update.")
-    step_margin: int | None = Field(
-        default=3, ge=0, description="Cap updates at the ground truth's step count plus this margin (None: 50)."
+    baselines: list[str] = Field(
+        default=["fade", "coarse-to-fine", "segment-reveal", "strokes"],
+        description="Weight-free baselines; each makes round(mean duration of the training paintings / dt_s) "
+        "keyframes (train split of the dataset), never as many as the painting it is scored on.",
+    )
+    num_inference_steps: int | None = Field(
+        default=None,
+        ge=1,
+        description="Sampler steps S per canvas update. Unset: the renderer's own (App. A.4's 25 for the paper "
+        "preset, 1 for the tiny preset's one-step renderer).",
+    )
+    update_factor: float = Field(
+        default=UPDATE_FACTOR,
+        gt=0,
+        description="Cap of our updates: this many times the longest training painting's duration over Δt, at "
+        f"most {RELEASED_MAX_UPDATES} (the released code's cap); the loop stops earlier by its own rules.",
     )
     distance: Literal["auto", "lpips", "colour-structure"] = "auto"
     fid_weights: str | None = Field(default=FID_WEIGHTS_URL, description="pytorch-fid Inception: path or URL.")
     seed: int = 0
+    extra_ground_truth: list[str] = Field(
+        default=[],
+        description="Folders of real painting sequences never trained on, in the released layout "
+        "({index}_{m:ss}.jpg), e.g. the paper's released sample: each is painted by reconstructions and scored "
+        "by benchmark as its own table beside the validation split (benchmark reads the folders that "
+        "reconstructions recorded).",
+    )
 
 
 def _dt(config: EvaluationConfig, manifest: pd.DataFrame) -> float:
@@ -65,7 +98,7 @@ def _methods(config: EvaluationConfig, dt_s: float) -> list[Method]:
     kinds={"pytorch"},
     deps=[training_dataset, text_generator, mask_generator, renderer],
     description="Every method (ours, its Δt variants and ablations, the weight-free baselines) painted on every "
-    "validation painting, from the newest registered models.",
+    "validation painting and on every extra ground-truth folder (a group each), from the newest registered models.",
 )
 def reconstructions(
     context: dg.AssetExecutionContext, config: EvaluationConfig, storage: StorageResource, mlflow: MLflowResource
@@ -75,28 +108,35 @@ def reconstructions(
     paintings = validation_sequences(storage.root, manifest)
     dt_s = _dt(config, manifest)
     methods = _methods(config, dt_s)
+    # extra folders load before the models, so a bad path fails before anything is painted
+    taken = [*(p.name for p in paintings), *(m.name for m in methods)]
+    groups = [Group(VAL_GROUP, paintings), *extra_groups(config.extra_ground_truth, taken)]
+    budget = StepBudget.from_manifest(manifest, source=f"dataset {latest['version']}")
+    settings = ReconstructConfig(
+        num_inference_steps=config.num_inference_steps, budget=budget, update_factor=config.update_factor
+    )
     models = load_registered_models(mlflow.resolved_tracking_uri())
     distance = make_backend(config.distance)
-    settings = ReconstructConfig(num_inference_steps=config.num_inference_steps, step_margin=config.step_margin)
     folder = storage.asset_dir("reconstructions")
-    index: dict = {"dataset_version": latest["version"], "models": models.versions, "methods": []}
+    index: dict = {
+        "dataset_version": latest["version"],
+        "models": models.versions,
+        # what benchmark needs to log the same settings without repainting
+        "settings": {"num_inference_steps": settings.num_inference_steps, "update_factor": settings.update_factor},
+        "budget": asdict(budget),
+        "groups": [g.record() for g in groups],
+    }
     with atomic_dir(folder) as tmp:
-        for method in methods:
-            entry = {**method.params(), "ablate": sorted(method.ablate), "paintings": {}}
-            for gt in paintings:
-                rec = reconstruct(method, gt, models, distance, seed=config.seed, config=settings)
-                write_frames(rec.sequence.recorded(), tmp / method.name / gt.name)
-                entry["paintings"][gt.name] = {
-                    "steps": len(rec.sequence.frames) - 1,
-                    "texts": rec.texts,
-                    "stop_reason": rec.stop_reason,
-                    "seconds": round(rec.seconds, 2),
-                }
-            context.log.info(f"{method.name}: {len(paintings)} paintings painted")
-            index["methods"].append(entry)
+        index["methods"] = paint_groups(
+            groups, methods, models, distance, tmp, settings, seed=config.seed, progress=context.log.info
+        )
         (tmp / INDEX).write_text(json.dumps(index, indent=2))
     rows = [
-        {"method": m["method"], "dt_s": m["dt_s"], "steps": sum(p["steps"] for p in m["paintings"].values())}
+        {
+            "method": m["method"],
+            "dt_s": m["dt_s"],
+            **{f"steps_{g}": sum(p["steps"] for p in painted.values()) for g, painted in m["groups"].items()},
+        }
         for m in index["methods"]
     ]
     return dg.MaterializeResult(
@@ -104,23 +144,28 @@ def reconstructions(
             "path": dg.MetadataValue.path(str(folder)),
             "dataset_version": latest["version"],
             "dt_s": dt_s,
+            "step_budget": budget.source,
+            "budget_mean_duration_s": round(budget.mean_duration_s, 2),
+            "budget_max_duration_s": round(budget.max_duration_s, 2),
+            "baseline_steps": budget.baseline_steps(dt_s),
+            "max_updates": settings.steps_cap(dt_s),
             "paintings": ", ".join(p.name for p in paintings),
+            "groups": table_metadata(
+                pd.DataFrame(
+                    [{"group": g.name, "ground_truth": g.source, "paintings": len(g.paintings)} for g in groups]
+                )
+            ),
             "methods": table_metadata(pd.DataFrame(rows)),
             "distance_backend": distance.name,
         }
     )
 
 
-def _saved(folder: Path, index: dict):
-    """A ``reconstruct`` stand-in that reads what ``reconstructions`` painted instead of painting again."""
-    entries = {m["method"]: m for m in index["methods"]}
-
-    def load(method: Method, gt: Sequence, models, distance, seed=0, config=None) -> Reconstruction:
-        info = entries[method.name]["paintings"][gt.name]
-        seq = load_generated(folder / method.name / gt.name, method.dt_s, size=gt.size, name=method.name)
-        return Reconstruction(seq, texts=info["texts"], stop_reason=info["stop_reason"], seconds=info["seconds"])
-
-    return load
+def _saved_settings(index: dict) -> ReconstructConfig:
+    """The settings ``reconstructions`` painted with, as recorded in its index."""
+    if "budget" not in index:
+        raise ValueError(f"{INDEX} predates step budgets; materialize reconstructions again")
+    return ReconstructConfig(**index["settings"], budget=StepBudget(**index["budget"]))
 
 
 @dg.asset(
@@ -128,8 +173,9 @@ def _saved(folder: Path, index: dict):
     kinds={"mlflow"},
     deps=[reconstructions],
     check_specs=[dg.AssetCheckSpec("metrics_finite", asset="benchmark")],
-    description="LPIPS / IoU / DDC / DTS / FID of every method (ARCHITECTURE §5): one MLflow parent run with a "
-    "child run per method (videos, distance curves, slope histograms, time maps) and the comparison table.",
+    description="LPIPS / IoU / DDC / DTS / FID of every method (ARCHITECTURE §5), per ground-truth group (the "
+    "validation split, then each extra folder): one MLflow parent run per group with a child run per method "
+    "(videos, distance curves, slope histograms, time maps) and the group's comparison table.",
 )
 def benchmark(
     context: dg.AssetExecutionContext, config: EvaluationConfig, storage: StorageResource, mlflow: MLflowResource
@@ -137,50 +183,52 @@ def benchmark(
     folder = storage.asset_dir("reconstructions")
     index = json.loads((folder / INDEX).read_text())
     manifest = pd.read_parquet(read_latest(storage)["manifest"])
-    paintings = validation_sequences(storage.root, manifest)
+    groups = saved_groups(index, validation_sequences(storage.root, manifest))
     by_name = {m.name: m for m in _methods(config, _dt(config, manifest))}
     methods = [by_name[m["method"]] for m in index["methods"] if m["method"] in by_name]
-    distance = make_backend(config.distance)
     out = storage.asset_dir("benchmark")
-    result = run_benchmark(
-        paintings,
+    results = benchmark_groups(
+        groups,
         methods,
-        None,
-        distance,
+        make_backend(config.distance),
         out,
-        tracker=mlflow.tracker(),
+        reconstruct_fn_for=lambda group: saved_reconstruction(folder, index, group),
         params={"dataset_version": index["dataset_version"], **{f"model.{k}": v for k, v in index["models"].items()}},
+        tags={"dagster.run_id": context.run.run_id, "dagster.asset_key": "benchmark"},
+        tracker=mlflow.tracker(),
         fid_weights=config.fid_weights,
+        config=_saved_settings(index),
         seed=config.seed,
         progress=context.log.info,
-        tags={"dagster.run_id": context.run.run_id, "dagster.asset_key": "benchmark"},
-        reconstruct_fn=_saved(folder, index),
     )
-    table = result.table
-    numeric = table[["lpips", "iou", "ddc", "dts"]].astype(float)
-    finite = bool(numeric.notna().all().all()) and bool(numeric.abs().lt(float("inf")).all().all())
-    comparable = (table["kind"] == "baseline").any() and "ours" in set(table["method"])
-    wins = result.wins_over_baselines() if comparable else {}
+    summary = groups_summary(groups, results)
     with atomic_path(out / "summary.json") as tmp:
-        tmp.write_text(json.dumps({"wins_over_every_baseline": wins, "seconds": result.seconds}, indent=2))
+        tmp.write_text(json.dumps({"groups": summary}, indent=2))
+    unfinished = [g for g, result in results.items() if not metrics_finite(result.table)]
     experiment = mlflow.tracker().experiment_id("inverse-painting/benchmark")
+    parents = ", ".join(f"{g} {s['mlflow_parent_run_id']}" for g, s in summary.items())
     return dg.MaterializeResult(
         metadata={
-            "path": dg.MetadataValue.path(str(result.csv_path)),
-            "comparison": dg.MetadataValue.md(result.markdown),
-            "ours_beats_every_baseline_on": ", ".join(m for m, won in wins.items() if won) or "none",
-            "mlflow_parent_run_id": result.parent_run_id or "",
+            "path": dg.MetadataValue.path(str(results[VAL_GROUP].csv_path)),
+            "comparison": dg.MetadataValue.md(groups_markdown(groups, results)),
+            "ours_beats_every_baseline_on": "; ".join(
+                f"{g}: {', '.join(m for m, won in s['wins_over_every_baseline'].items() if won) or 'none'}"
+                for g, s in summary.items()
+            ),
+            "mlflow_parent_run_id": results[VAL_GROUP].parent_run_id or "",
             "mlflow_compare": dg.MetadataValue.text(
-                f"MLflow UI -> experiment {experiment} -> select the child runs of {result.parent_run_id} -> Compare"
+                f"MLflow UI -> experiment {experiment} -> select the child runs of a group's parent run ({parents}) "
+                "-> Compare"
             ),
         },
         check_results=[
             dg.AssetCheckResult(
                 check_name="metrics_finite",
-                passed=finite,
-                description="LPIPS, IoU, DDC and DTS are finite for every method"
-                if finite
-                else "some metric is missing or infinite; see comparison.csv (a method may have produced no frame)",
+                passed=not unfinished,
+                description="LPIPS, IoU, DDC and DTS are finite for every method of every group"
+                if not unfinished
+                else f"some metric is missing or infinite in group(s) {', '.join(unfinished)}; see their "
+                "comparison.csv (a method may have produced no frame)",
             )
         ],
     )

@@ -1,10 +1,13 @@
 """The weight-free baselines on a real painting of the authors' release: metrics and timings.
 
-    .venv/bin/python benchmarks/baselines_real.py [--gt DIR] [--dt 20] [--long-side 512] [--distance auto]
+    .venv/bin/python benchmarks/baselines_real.py [--gt DIR] [--dt 20] [--steps K | --duration SECONDS]
+        [--long-side 512] [--distance auto]
 
 ``--gt`` defaults to the official sample (``shared/realdata/official_sample/sample_data/train/rgb/example``
-beside the repository). Each baseline makes K = round(duration / Δt) keyframes of the painting's target;
-"make s" is the baseline's own time, "score s" the five metrics' (FID only when its weights are cached).
+beside the repository). Each baseline makes K keyframes of the painting's target: ``--steps K``, or
+K = round(mean training duration / Δt) with ``--duration`` (default: the paper's 561 s), never from the
+painting's own duration. "make s" is the baseline's own time, "score s" the five metrics' (FID only when
+its weights are cached).
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ import sys
 import time
 from pathlib import Path
 
-from evaluation.baselines import BASELINES, DEFAULT_DT_S, default_steps
+from evaluation.baselines import BASELINES, DEFAULT_DT_S
+from evaluation.budget import resolve_baseline_steps
+from evaluation.cli import add_step_options
 from evaluation.metrics.fid import FID_WEIGHTS_URL, load_fid_or_reason
 from evaluation.metrics.score import json_ready, score_sequence
 from evaluation.sequences import DEFAULT_LONG_SIDE, load_ground_truth, sequence_from_frames
@@ -28,6 +33,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gt", type=Path, default=DEFAULT_GT)
     parser.add_argument("--dt", type=float, default=DEFAULT_DT_S)
+    add_step_options(parser)
     parser.add_argument("--long-side", type=int, default=DEFAULT_LONG_SIDE)
     parser.add_argument("--distance", default="auto", choices=("auto", "lpips", "colour-structure"))
     parser.add_argument("--seed", type=int, default=0)
@@ -38,10 +44,10 @@ def main(argv: list[str] | None = None) -> int:
     gt = load_ground_truth(args.gt, long_side=args.long_side)
     distance = make_backend(args.distance)
     fid, reason = load_fid_or_reason(FID_WEIGHTS_URL)
-    k = default_steps(gt.duration_s, args.dt)
+    k, steps_note = resolve_baseline_steps(args.steps, args.duration, args.dt)
     print(
         f"painting {gt.name}: {len(gt.recorded())} keyframes over {gt.duration_s / 60:.2f} min, "
-        f"{gt.size[0]}x{gt.size[1]}; Δt = {args.dt:g} s -> K = {k}; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}"
+        f"{gt.size[0]}x{gt.size[1]}; {steps_note}; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}"
     )
     header = f"{'method':<15}{'LPIPS↓':>8}{'IoU↑':>8}{'DDC↓':>8}{'DTS↓':>8}{'FID↓':>8}{'make s':>8}{'score s':>9}"
     print(header)

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from evaluation.baselines import BASELINES, DEFAULT_DT_S, run_baseline
+from evaluation.budget import PAPER_MEAN_DURATION_S, resolve_baseline_steps
 from evaluation.metrics.fid import FID_WEIGHTS_URL, load_fid_or_reason
 from evaluation.metrics.score import METRICS, json_ready, score_sequence
 from evaluation.sequences import DEFAULT_LONG_SIDE, load_generated, load_ground_truth
@@ -26,8 +27,33 @@ def _positive(text: str) -> float:
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
     if not value > 0:
-        raise argparse.ArgumentTypeError(f"Δt must be positive, got {text}")
+        raise argparse.ArgumentTypeError(f"seconds must be positive, got {text}")
     return value
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number of steps, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"the number of steps must be at least 1, got {text}")
+    return value
+
+
+def add_step_options(parser: argparse.ArgumentParser) -> None:
+    """``--steps K`` / ``--duration SECONDS``: how many keyframes the baselines make, from training data."""
+    steps = parser.add_mutually_exclusive_group()
+    steps.add_argument(
+        "--steps", type=_positive_int, help="baselines: keyframes K per painting (e.g. the training set's mean)"
+    )
+    steps.add_argument(
+        "--duration",
+        type=_positive,
+        help="baselines: mean duration of the training paintings in seconds, K = round(duration / Δt) "
+        f"(default: the paper's mean training video duration, {PAPER_MEAN_DURATION_S:g} s; never the --gt "
+        "painting's own duration, which would hand the baselines the DTS metric)",
+    )
 
 
 def add_benchmark_parser(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
@@ -38,7 +64,8 @@ def add_benchmark_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
         description=(
             "Metrics of the paper (LPIPS, IoU, DDC, DTS, FID) of one generated sequence against one ground truth. "
             "--gt: a painting folder of the released layout ({index}_{m:ss}.jpg; white canvas at 0 implied, "
-            "last frame = target). --frames: Î_1 … Î_K in natural name order, frame k at k·Δt."
+            "last frame = target). --frames: Î_1 … Î_K in natural name order, frame k at k·Δt. --baselines: "
+            "each makes K keyframes from the training data (--steps, --duration), never from the --gt painting."
         ),
     )
     p.add_argument("--gt", type=Path, default=None, help="ground-truth folder ({index}_{m:ss}.jpg keyframes)")
@@ -46,6 +73,7 @@ def add_benchmark_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
     source.add_argument("--frames", type=Path, help="folder of generated keyframes Î_1 … Î_K")
     source.add_argument("--baselines", action="store_true", help="run and score the weight-free baselines")
     p.add_argument("--dt", type=_positive, help=f"seconds between generated frames (baselines: {DEFAULT_DT_S:g})")
+    add_step_options(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--distance", choices=("auto", "lpips", "colour-structure"), default="auto")
     p.add_argument("--long-side", type=int, default=DEFAULT_LONG_SIDE, help="cap of the comparison resolution")
@@ -92,6 +120,8 @@ def run_benchmark_cli(args: argparse.Namespace) -> int:
         return _fail(f"--long-side {args.long_side} is too small; use at least 16 (default {DEFAULT_LONG_SIDE})")
     if args.frames is not None and args.dt is None:
         return _fail("--frames needs --dt SECONDS: the time between the generated frames")
+    if args.frames is not None and (args.steps is not None or args.duration is not None):
+        return _fail("--steps and --duration set the baselines' keyframes; --frames is scored as it is")
     try:
         gt = load_ground_truth(args.gt, long_side=args.long_side)
         generated = (
@@ -109,23 +139,31 @@ def run_benchmark_cli(args: argparse.Namespace) -> int:
     fid, reason = load_fid_or_reason(weights)
 
     rows: list[dict[str, Any]] = []
+    k, steps_note = None, ""
     if generated is not None:
         start = time.perf_counter()
         rows.append(json_ready(score_sequence(gt, generated, distance, args.dt, fid, reason)))
         rows[-1]["seconds"] = round(time.perf_counter() - start, 3)
     else:
         dt = args.dt or DEFAULT_DT_S
+        k, steps_note = resolve_baseline_steps(args.steps, args.duration, dt)
         for name in BASELINES:
             start = time.perf_counter()
-            seq = run_baseline(name, gt, dt=dt, seed=args.seed)
+            seq = run_baseline(name, gt, dt=dt, seed=args.seed, n_steps=k)
             scores = json_ready(score_sequence(gt, seq, distance, dt, fid, reason))
             scores["seconds"] = round(time.perf_counter() - start, 3)
             rows.append(scores)
     if args.json:
-        payload: Any = rows[0] if generated is not None else {"painting": gt.name, "methods": rows}
+        payload: Any = (
+            rows[0]
+            if generated is not None
+            else {"painting": gt.name, "baseline_steps": k, "steps_from": steps_note, "methods": rows}
+        )
         print(json.dumps(payload, indent=2))
     else:
         w, h = gt.size
         print(f"painting {gt.name}: {len(gt.recorded())} real keyframes over {gt.duration_s / 60:.2f} min, {w}x{h}")
         print(_table(rows))
+        if steps_note:
+            print(f"baselines: {steps_note}")
     return 0

@@ -16,7 +16,8 @@ from typing import Any
 import cv2
 import numpy as np
 
-from evaluation.baselines import default_steps, run_baseline
+from evaluation.baselines import run_baseline
+from evaluation.budget import RELEASED_MAX_UPDATES, UPDATE_FACTOR, StepBudget
 from evaluation.methods import Method
 from evaluation.sequences import Sequence, load_generated, sequence_from_frames, white_canvas
 from training.data.difference import DistanceBackend
@@ -83,37 +84,67 @@ def load_registered_models(tracking_uri: str, versions: dict[str, str | None] | 
 
 @dataclass(frozen=True)
 class ReconstructConfig:
-    """Settings of our painting loop in the benchmark.
+    """Settings of the benchmark's methods.
 
+    ``budget`` (from the training split, :class:`evaluation.budget.StepBudget`) sets every step count: a
+    baseline makes ``budget.baseline_steps(Δt)`` keyframes (baselines need one); our loop makes at most
+    ``budget.max_updates(Δt, update_factor, max_steps)`` updates (without a budget: ``max_steps``, the
+    released code's 50) and stops earlier by its own rules. Neither reads the painting being scored.
     ``paint`` holds the loop's other settings (guidance scales, stop rules, mask rules); Δt, ablations and
-    seed come from the method and the call. The number of updates is capped at ``max_steps`` (the released
-    code's 50) and, when ``step_margin`` is set, at the ground truth's step count at that Δt plus the margin
-    (keeps a CPU benchmark short; the loop still stops earlier by its own rules).
+    seed come from the method and the call.
     """
 
-    num_inference_steps: int = 25
-    max_steps: int = 50
-    step_margin: int | None = None
+    num_inference_steps: int | None = None  # None: the renderer's own (25 for the paper preset, 1 for the tiny)
+    max_steps: int = RELEASED_MAX_UPDATES
+    budget: StepBudget | None = None
+    update_factor: float = UPDATE_FACTOR
     paint: PaintConfig = field(default_factory=PaintConfig)
 
     def __post_init__(self) -> None:
-        if self.num_inference_steps < 1 or self.max_steps < 1:
+        if (self.num_inference_steps is not None and self.num_inference_steps < 1) or self.max_steps < 1:
             raise ValueError(
                 f"num_inference_steps ({self.num_inference_steps}) and max_steps ({self.max_steps}) must be >= 1"
             )
-        if self.step_margin is not None and self.step_margin < 0:
-            raise ValueError(f"step_margin must be >= 0 or None, got {self.step_margin}")
+        if not self.update_factor > 0:
+            raise ValueError(f"update_factor must be positive, got {self.update_factor}")
 
-    def steps_cap(self, gt: Sequence, dt_s: float) -> int:
-        if self.step_margin is None:
+    def steps_cap(self, dt_s: float) -> int:
+        """Most updates our loop may make at Δt."""
+        if self.budget is None:
             return self.max_steps
-        return max(1, min(self.max_steps, default_steps(gt.duration_s, dt_s) + self.step_margin))
+        return self.budget.max_updates(dt_s, self.update_factor, self.max_steps)
 
-    def paint_config(self, method: Method, gt: Sequence, seed: int) -> PaintConfig:
+    def baseline_steps(self, dt_s: float) -> int:
+        """Keyframes of a baseline at Δt."""
+        if self.budget is None:
+            raise ValueError(
+                "a baseline needs a step budget from the training data: ReconstructConfig(budget="
+                "StepBudget.from_manifest(manifest)); the painting it is scored on must not set its step count"
+            )
+        return self.budget.baseline_steps(dt_s)
+
+    def step_params(self, method: Method) -> dict[str, int]:
+        """The method's step count (baselines) or cap (ours), for MLflow params and the reconstruction index."""
+        if method.kind == "baseline":
+            return {"baseline_steps": self.baseline_steps(method.dt_s)}
+        if method.kind == "ours":
+            return {"max_updates": self.steps_cap(method.dt_s)}
+        return {}
+
+    def params(self) -> dict[str, str | float | int]:
+        """MLflow params of the settings and of the budget."""
+        out: dict[str, str | float | int] = {
+            "num_inference_steps": self.num_inference_steps or "renderer default",
+            "max_steps": self.max_steps,
+            "update_factor": self.update_factor,
+        }
+        return {**out, **(self.budget.params() if self.budget is not None else {"budget_source": "none"})}
+
+    def paint_config(self, method: Method, seed: int) -> PaintConfig:
         return replace(
             self.paint,
             num_inference_steps=self.num_inference_steps,
-            max_steps=self.steps_cap(gt, method.dt_s),
+            max_steps=self.steps_cap(method.dt_s),
             dt_s=method.dt_s,
             ablate=frozenset(method.ablate),
             seed=seed,
@@ -156,7 +187,7 @@ def reconstruct_ours(
     text_fn = (lambda current, target: "") if models.text_generator is None else models.text_generator.generate
     started = time.perf_counter()
     result = paint(
-        gt.target, models.renderer, models.mask_generator, text_fn, distance, config.paint_config(method, gt, seed)
+        gt.target, models.renderer, models.mask_generator, text_fn, distance, config.paint_config(method, seed)
     )
     frames = [s.image for s in result.steps]
     if not frames:  # already close to the target before any update: the white canvas is kept once
@@ -186,7 +217,8 @@ def reconstruct(
             raise ValueError(f"method {method.name} needs the trained models; pass load_models(...) as models")
         return reconstruct_ours(method, gt, models, distance, seed, config)
     if method.kind == "baseline":
-        seq = replace(run_baseline(method.baseline, gt, dt=method.dt_s, seed=seed), name=method.name)
+        steps = config.baseline_steps(method.dt_s)
+        seq = replace(run_baseline(method.baseline, gt, dt=method.dt_s, seed=seed, n_steps=steps), name=method.name)
     else:
         seq = load_generated(Path(method.frames_root) / gt.name, method.dt_s, size=gt.size, name=method.name)
     return Reconstruction(seq, seconds=time.perf_counter() - started)

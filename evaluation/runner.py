@@ -7,7 +7,8 @@ Layout under ``out_dir``::
 
 MLflow (when a tracker is given): one parent run per benchmark holding the comparison table, one child run
 per method (tag ``mlflow.parentRunId``, same experiment, so the compare view lines the methods up) with
-params (method, Δt, ablations, distance and FID backends, dataset and model versions), the aggregated
+params (method, Δt, ablations, distance and FID backends, dataset and model versions, the step budget from
+the training split with each method's step count or cap: ``baseline_steps``, ``max_updates``), the aggregated
 metrics (a missing FID is never logged as a number: ``fid_unavailable_reason`` says why) and artifacts:
 the video and distance-curve plot of every painting, the slope histogram of the distance curves
 (supplement Fig. 1b) and, for our methods, the time map of every painting (Fig. 10).
@@ -247,9 +248,11 @@ def run_benchmark(
 ) -> BenchmarkResult:
     """Reconstruct, score and compare every method on every painting; see the module docstring.
 
-    ``params``: dataset and model versions (logged on every run); ``fid_weights``: pytorch-fid Inception
-    checkpoint (path or URL read from the torch hub cache; None disables FID); ``reconstruct_fn`` has the
-    signature of :func:`evaluation.reconstruct.reconstruct` (tests inject fakes).
+    ``params``: dataset and model versions (logged on every run); ``config``: sampler steps and the step
+    budget from the training split (baselines need one: their step count never comes from the painting
+    scored); ``fid_weights``: pytorch-fid Inception checkpoint (path or URL read from the torch hub cache;
+    None disables FID); ``reconstruct_fn`` has the signature of :func:`evaluation.reconstruct.reconstruct`
+    (tests inject fakes).
     """
     started = time.perf_counter()
     config = config or ReconstructConfig()
@@ -257,6 +260,7 @@ def run_benchmark(
         raise ValueError("no validation painting to benchmark; the dataset must hold out at least one painting")
     if not methods:
         raise ValueError("no method to benchmark")
+    step_params = {m.name: config.step_params(m) for m in methods}  # fails before any run without a budget
     for what, names in (("painting", [p.name for p in paintings]), ("method", [m.name for m in methods])):
         if len(set(names)) != len(names):
             raise ValueError(f"duplicate {what} names {names}: every {what} needs its own folder and run")
@@ -270,9 +274,7 @@ def run_benchmark(
         "mask_threshold": distance.threshold,
         "fid_backend": fid.name if fid is not None else "none",
         "paintings": ",".join(p.name for p in paintings),
-        "num_inference_steps": config.num_inference_steps,
-        "max_steps": config.max_steps,
-        "step_margin": config.step_margin,
+        **config.params(),
         "seed": seed,
         **(params or {}),
     }
@@ -284,7 +286,14 @@ def run_benchmark(
     per_painting: list[dict[str, Any]] = []
     try:
         if parent is not None:
-            parent.log_params({**common, "methods": ",".join(m.name for m in methods)})
+            baseline_steps = sorted({p["baseline_steps"] for p in step_params.values() if "baseline_steps" in p})
+            parent.log_params(
+                {
+                    **common,
+                    "methods": ",".join(m.name for m in methods),
+                    "baseline_steps": ",".join(map(str, baseline_steps)) or "none",
+                }
+            )
         real_curves = {gt.name: distance_curve(gt, gt.target, distance) for gt in paintings}
         for method in methods:
             summary = _run_method(
@@ -293,7 +302,8 @@ def run_benchmark(
             )  # fmt: skip
             rows.append(summary)
             if tracker is not None and parent is not None:
-                children[method.name] = _track_method(tracker, experiment, parent, method, summary, common, tags)
+                method_params = {**common, **step_params[method.name]}
+                children[method.name] = _track_method(tracker, experiment, parent, method, summary, method_params, tags)
         table = pd.DataFrame(rows)[
             ["method", "kind", "dt_s", "ablate", *METRICS, "paintings", "n_generated", "seconds", "fid_reason"]
         ]
@@ -432,12 +442,12 @@ def _track_method(
     parent: TrackedRun,
     method: Method,
     summary: dict[str, Any],
-    common: dict[str, Any],
+    params: dict[str, Any],
     tags: dict[str, Any] | None,
 ) -> str:
     child_tags = {**(tags or {}), "mlflow.parentRunId": parent.run_id, "method": method.name, "kind": method.kind}
     with tracker.start_run(experiment, method.name, child_tags) as child:
-        child.log_params({**common, **method.params()})
+        child.log_params({**params, **method.params()})
         _log_metrics(child, summary)
         for path, artifact_dir in summary["artifacts"]:
             child.log_artifact(path, artifact_dir or None)

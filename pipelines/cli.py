@@ -111,8 +111,11 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
         from evaluation.cli import run_benchmark_cli
 
         return run_benchmark_cli(args)
-    if args.frames is not None or args.baselines:
-        print("error: --frames and --baselines need --gt DIR (a ground-truth folder)", file=sys.stderr)
+    if args.frames is not None or args.baselines or args.steps is not None or args.duration is not None:
+        print(
+            "error: --frames, --baselines, --steps and --duration need --gt DIR (a ground-truth folder)",
+            file=sys.stderr,
+        )
         return 2
     from pipelines.demo import evaluate
 

@@ -30,8 +30,9 @@ DEMO_TRAIN_BUDGET_S = {"mask_generator": 200.0, "renderer": 300.0}
 
 
 def evaluation_config(quick: bool = False) -> dict:
-    """Run config of `evaluate_models` for the demo; ``quick`` (tests) paints with 2 sampler steps."""
-    settings: dict = {"num_inference_steps": 2 if quick else 10, "step_margin": 1 if quick else 3}
+    """Run config of `evaluate_models` for the demo; ``quick`` (tests) caps our updates at the longest training
+    painting's."""
+    settings: dict = {"update_factor": 1.0 if quick else 1.5}
     return {"ops": {"reconstructions": {"config": settings}, "benchmark": {"config": {}}}}
 
 

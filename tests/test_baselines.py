@@ -8,7 +8,7 @@ import cv2
 import numpy as np
 import pytest
 
-from evaluation.baselines import BASELINES, default_steps, run_baseline
+from evaluation.baselines import BASELINES, run_baseline
 from evaluation.baselines.coarse_to_fine import coarse_to_fine
 from evaluation.baselines.external import external_sequence
 from evaluation.baselines.fade import fade
@@ -98,19 +98,22 @@ def test_strokes_follow_hertzmann_layers_and_end_near_the_target():
     assert not np.array_equal(frames[2], strokes(target, 6, seed=2)[2])  # the seed orders the strokes
 
 
-def test_default_steps_and_run_baseline():
-    assert default_steps(201, 20) == 10
-    assert default_steps(5, 20) == 1
-    assert default_steps(30, 20) == 2  # halves round up
+def test_run_baseline_makes_the_given_steps_whatever_the_ground_truth_lasts():
     target = landscape()
-    gt = Sequence("gt", [white_canvas((64, 48)), target], [0.0, 61.0])
-    seq = run_baseline("fade", gt, dt=20.0)
+    short = Sequence("gt", [white_canvas((64, 48)), target], [0.0, 61.0])
+    long = Sequence("gt", [white_canvas((64, 48)), target], [0.0, 6100.0])
+    seq = run_baseline("fade", short, dt=20.0, n_steps=3)
     assert seq.times_s == [0.0, 20.0, 40.0, 60.0] and seq.size == (64, 48) and seq.name == "fade"
     np.testing.assert_array_equal(seq.frames[0], white_canvas((64, 48)))
+    assert run_baseline("fade", long, dt=20.0, n_steps=3).times_s == seq.times_s
+    with pytest.raises(TypeError):
+        run_baseline("fade", short, dt=20.0)  # no fallback to the ground truth's duration
     with pytest.raises(ValueError, match="unknown baseline"):
-        run_baseline("nope", gt)
+        run_baseline("nope", short, n_steps=3)
+    with pytest.raises(ValueError, match="at least 1"):
+        run_baseline("fade", short, n_steps=0)
     with pytest.raises(ValueError, match="positive"):
-        default_steps(60, 0)
+        run_baseline("fade", short, dt=0.0, n_steps=3)
 
 
 def test_external_folder_is_read_in_natural_order_and_resized(tmp_path):

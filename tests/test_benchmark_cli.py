@@ -63,18 +63,40 @@ def test_identical_sequence_scores_perfectly_as_json(gt_dir, tmp_path, capsys):
 
 
 def test_baselines_table_and_json(gt_dir, capsys):
-    code, out, _ = run(["--gt", str(gt_dir), "--baselines", "--dt", "20", "--json", *COMMON], capsys)
+    code, out, _ = run(["--gt", str(gt_dir), "--baselines", "--dt", "20", "--steps", "3", "--json", *COMMON], capsys)
     assert code == 0
     result = json.loads(out)
-    assert result["painting"] == "painting"
+    assert result["painting"] == "painting" and result["baseline_steps"] == 3
     assert [m["method"] for m in result["methods"]] == list(BASELINES)
     for m in result["methods"]:
         assert set(m) >= KEYS and m["n_generated"] == 3 and m["dts"] == 0.0
         assert 0 <= m["iou"] <= 1 and m["lpips"] >= 0
-    code, out, _ = run(["--gt", str(gt_dir), "--baselines", *COMMON], capsys)
+    code, out, _ = run(["--gt", str(gt_dir), "--baselines", "--duration", "100", *COMMON], capsys)
     assert code == 0 and "segment-reveal" in out and "colour-structure-v1" in out and "FID: unavailable" in out
+    assert "baselines: K = 5 steps = 100 s / Δt 20 s" in out
     header = out.splitlines()[1].split()  # after the painting line
     assert header[:2] == ["method", "D"] and "lpips" not in header  # a colour-structure distance is not LPIPS
+
+
+def test_baselines_take_the_papers_training_duration_never_the_ground_truths(gt_dir, tmp_path, capsys):
+    longer = tmp_path / "rgb" / "longer"
+    longer.mkdir(parents=True)
+    for name, image in zip(("1_1:00", "2_3:00", "3_9:00"), frames(), strict=True):  # 9 minutes instead of 1
+        write_image(longer / f"{name}.png", image)
+    generated = []
+    for folder in (gt_dir, longer):
+        code, out, _ = run(["--gt", str(folder), "--baselines", "--json", *COMMON], capsys)
+        assert code == 0
+        result = json.loads(out)
+        assert "561" in result["steps_from"]  # the paper's mean training video duration, over Δt = 20 s
+        generated.append({m["n_generated"] for m in result["methods"]})
+    assert generated == [{28}, {28}]
+    code, _, err = run(["--gt", str(gt_dir), "--frames", str(gt_dir), "--dt", "20", "--steps", "3", *COMMON], capsys)
+    assert code == 2 and "--steps" in err
+    with pytest.raises(SystemExit):
+        run(["--gt", str(gt_dir), "--baselines", "--steps", "3", "--duration", "100"], capsys)
+    with pytest.raises(SystemExit):
+        run(["--gt", str(gt_dir), "--baselines", "--steps", "0"], capsys)
 
 
 def test_bad_input_exits_2_naming_the_path(gt_dir, tmp_path, capsys):

@@ -10,6 +10,7 @@ import pytest
 import torch
 from mlflow import MlflowClient
 
+from evaluation.budget import StepBudget
 from evaluation.methods import ABLATIONS, Method, ablation, method_grid
 from evaluation.reconstruct import Models, ReconstructConfig, Reconstruction, reconstruct, registered_model_dirs
 from evaluation.runner import curve_slopes, run_benchmark, sequences_from_manifest, time_map, write_frames
@@ -56,14 +57,14 @@ def _seen(renderer, guidance: Guidance) -> dict:
     record: dict = {}
     original = core.denoise
 
-    def spy(noisy, timesteps, prev_images, masks, tokens):
+    def spy(noisy, timesteps, prev_images, masks, tokens, target_images=None):
         record.update(
             tokens=tokens.clone(),
             masks=masks.clone(),
             bank=len(core.bank),
             readers=sum(isinstance(p, ReferenceReader) for p in core.unet.attn_processors.values()),
         )
-        return original(noisy, timesteps, prev_images, masks, tokens)
+        return original(noisy, timesteps, prev_images, masks, tokens, target_images)
 
     core.denoise = spy
     try:
@@ -108,6 +109,8 @@ def test_renderer_ablation_switches_change_what_the_unet_sees(tiny):
 
 class _Renderer:
     resolution = 32
+    default_guidance = Guidance()
+    default_steps = 25
 
     def __init__(self):
         self.calls = []
@@ -123,8 +126,9 @@ class _Masks:
     def __init__(self):
         self.calls = 0
 
-    def predict(self, target, current, md, text, dt_s):
+    def predict(self, target, current, md, text, dt_s, use_time=True):
         self.calls += 1
+        self.used_time = use_time
         probs = np.zeros(current.shape[:2], np.float32)
         probs[: current.shape[0] // 2] = 0.9
         return probs
@@ -151,9 +155,10 @@ def test_paint_loop_ablations_skip_text_and_mask_generators():
     text, mask, _, guidance = rend.calls[0]
     assert text == "" and mask.all() and guidance.removed == frozenset({"text", "mask"}) and guidance.reference
 
-    rend = _Renderer()
-    paint(target, rend, _Masks(), text_fn, distance, PaintConfig(max_steps=1, ablate=frozenset({"reference", "time"})))
+    rend, masks = _Renderer(), _Masks()
+    paint(target, rend, masks, text_fn, distance, PaintConfig(max_steps=1, ablate=frozenset({"reference", "time"})))
     assert rend.calls[0][3].reference is False and rend.calls[0][3].removed == frozenset({"time"})
+    assert masks.used_time is False  # -TE drops Δt from the mask generator too
 
 
 def test_reconstruct_ours_uses_the_methods_dt_ablation_and_the_gt_size():
@@ -162,17 +167,28 @@ def test_reconstruct_ours_uses_the_methods_dt_ablation_and_the_gt_size():
     models = Models(rend, _Masks(), None)
     with pytest.raises(ValueError, match="no text generator"):
         reconstruct(Method("ours", "ours"), gt, models, make_backend("colour-structure"))
-    rec = reconstruct(
-        replace(ablation("TG"), dt_s=10.0),
-        gt,
-        models,
-        make_backend("colour-structure"),
-        config=ReconstructConfig(num_inference_steps=1, step_margin=1),
-    )
+    # the longest training painting lasted 20 s: at most 1.0 x 20 / 10 = 2 updates, though the scored one lasts 80 s
+    config = ReconstructConfig(num_inference_steps=1, budget=StepBudget(20.0, 20.0), update_factor=1.0)
+    method = replace(ablation("TG"), dt_s=10.0)
+    rec = reconstruct(method, gt, models, make_backend("colour-structure"), config=config)
     assert rec.sequence.size == gt.size and rec.sequence.times_s[1] == 10.0
     assert all(c[2] == 10.0 and c[0] == "" for c in rend.calls)
-    assert len(rend.calls) <= round(gt.duration_s / 10) + 1  # capped at the real step count + margin
+    assert 1 <= len(rend.calls) <= 2 and config.paint_config(method, seed=0).max_steps == 2
     assert rec.masks[0].shape == (36, 48) and rec.texts == [""] * len(rend.calls)
+    assert ReconstructConfig().steps_cap(10.0) == 50  # no budget: the released code's cap, not the painting's
+
+
+def test_a_baselines_frame_count_comes_from_the_budget_not_the_ground_truth():
+    fade = Method("fade", "baseline", 20.0, baseline="fade")
+    config = ReconstructConfig(budget=StepBudget(60.0, 100.0))
+    distance = make_backend("colour-structure")
+    for steps in (2, 4, 12):  # ground truths of 40 s, 80 s and 240 s
+        rec = reconstruct(fade, _painting("p", 32, 24, seed=0, steps=steps), None, distance, config=config)
+        assert len(rec.sequence.recorded()) == 3 and rec.sequence.duration_s == 60.0
+    assert config.step_params(fade) == {"baseline_steps": 3}
+    assert config.step_params(Method("ours", "ours")) == {"max_updates": 8}  # ceil(1.5 * 100 / 20)
+    with pytest.raises(ValueError, match="step budget"):
+        reconstruct(fade, _painting("p", 32, 24, seed=0), None, distance)
 
 
 # ------------------------------------------------------------------------------------------ runner
@@ -208,6 +224,8 @@ def test_run_benchmark_table_files_and_mlflow_parent_child_runs(tmp_path: Path):
     from training.tracking import Tracker
 
     messages = []
+    # training paintings lasted 60 s on average, 100 s at most; the scored ones last 80 s (4 steps of 20 s)
+    budget = StepBudget(60.0, 100.0, 3.0, "train split of dataset abc123: 2 paintings")
     result = run_benchmark(
         paintings,
         methods,
@@ -217,6 +235,7 @@ def test_run_benchmark_table_files_and_mlflow_parent_child_runs(tmp_path: Path):
         tracker=Tracker(uri, tmp_path / "artifacts"),
         params={"dataset_version": "abc123", "renderer_version": "7"},
         fid_weights=None,
+        config=ReconstructConfig(budget=budget),
         reconstruct_fn=_fake_ours,
         progress=messages.append,
     )
@@ -226,7 +245,9 @@ def test_run_benchmark_table_files_and_mlflow_parent_child_runs(tmp_path: Path):
     assert table["fid"].isna().all() and (table["paintings"] == 2).all()
     ours = table.set_index("method").loc["ours"]
     assert ours["lpips"] == pytest.approx(0.0, abs=1e-6) and ours["iou"] == pytest.approx(1.0)
-    assert result.wins_over_baselines("ours") == {"lpips": True, "iou": True, "ddc": True, "dts": False}
+    # the baselines paint 3 steps (60 s) for 80 s paintings: no longer handed DTS = 0
+    assert result.wins_over_baselines("ours") == {"lpips": True, "iou": True, "ddc": True, "dts": True}
+    assert table.set_index("method").loc[["fade", "strokes"], "dts"].tolist() == pytest.approx([20 / 60] * 2)
     assert len(result.per_painting) == 8 and len(messages) == 8
 
     csv = pd.read_csv(result.csv_path)
@@ -237,11 +258,13 @@ def test_run_benchmark_table_files_and_mlflow_parent_child_runs(tmp_path: Path):
     assert sum(line.startswith("| ") for line in md.splitlines()) == 5  # header + 4 methods
     assert len(list((tmp_path / "bench" / "ours" / "alpha").glob("*.png"))) == 4
     with av.open(str(tmp_path / "bench" / "fade" / "beta.mp4")) as video:
-        assert sum(1 for _ in video.decode(video=0)) == 5
+        assert sum(1 for _ in video.decode(video=0)) == 4  # white + the budget's 3 steps
 
     client = MlflowClient(tracking_uri=uri)
     parent = client.get_run(result.parent_run_id)
     assert parent.data.params["dataset_version"] == "abc123"
+    assert parent.data.params["baseline_steps"] == "3" and parent.data.params["budget_source"] == budget.source
+    assert parent.data.params["budget_mean_duration_s"] == "60.0" and "step_margin" not in parent.data.params
     assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {"comparison.csv", "comparison.md"}
     assert set(result.child_run_ids) == {"ours", "ours-MG", "fade", "strokes"}
     for name, run_id in result.child_run_ids.items():
@@ -249,6 +272,9 @@ def test_run_benchmark_table_files_and_mlflow_parent_child_runs(tmp_path: Path):
         assert child.info.experiment_id == parent.info.experiment_id and child.info.status == "FINISHED"
         assert child.data.tags["mlflow.parentRunId"] == parent.info.run_id
         assert child.data.params["method"] == name and child.data.params["renderer_version"] == "7"
+        assert child.data.params["budget_max_duration_s"] == "100.0"
+        step_param = ("max_updates", "8") if name.startswith("ours") else ("baseline_steps", "3")
+        assert child.data.params[step_param[0]] == step_param[1]
         assert {"lpips", "iou", "ddc", "dts"} <= set(child.data.metrics) and "fid" not in child.data.metrics
         assert "Inception" in child.data.tags["fid_unavailable_reason"]
         top = {a.path for a in client.list_artifacts(run_id)}
@@ -274,7 +300,19 @@ def test_run_benchmark_table_files_and_mlflow_parent_child_runs(tmp_path: Path):
         "1",
     ]
     with pytest.raises(ValueError, match="duplicate painting"):
-        run_benchmark(paintings * 2, methods, None, make_backend("colour-structure"), tmp_path / "x", fid_weights=None)
+        run_benchmark(
+            paintings * 2,
+            methods,
+            None,
+            make_backend("colour-structure"),
+            tmp_path / "x",
+            fid_weights=None,
+            config=ReconstructConfig(budget=budget),
+        )
+    runs_before = len(client.search_runs([parent.info.experiment_id]))
+    with pytest.raises(ValueError, match="step budget"):  # baselines without one: refused before any run starts
+        run_benchmark(paintings, methods, None, make_backend("colour-structure"), tmp_path / "y", tracker=tracker)
+    assert len(client.search_runs([parent.info.experiment_id])) == runs_before
 
 
 def test_time_map_and_slopes_follow_the_painting_order():

@@ -72,3 +72,16 @@ def test_unlabelled_pairs_are_named(tmp_path: Path) -> None:
         build_manifest(tmp_path, ["v0"])
     with pytest.raises(ValueError, match="no video has instruction labels"):
         build_manifest(tmp_path / "empty", [])
+
+
+def test_named_validation_paintings_replace_the_fraction_rule(tmp_path: Path) -> None:
+    for k in range(4):
+        write_video_tables(tmp_path, f"v{k}", ["sky"], shade=10 * k)
+    videos = labelled_videos(tmp_path)
+    manifest = build_manifest(tmp_path, videos, val_fraction=0.5, val_paintings=["v3"])
+    assert set(manifest.loc[manifest["split"] == "val", "painting"]) == {"v3"}  # exactly the named, not half
+    assert validation_paintings(videos, 0.0, ["v1", "v2"]) == {"v1", "v2"}
+    with pytest.raises(ValueError, match=r"\['v9'\] are not labelled videos.*v0, v1, v2, v3"):
+        build_manifest(tmp_path, videos, val_paintings=["v1", "v9"])
+    with pytest.raises(ValueError, match="leave at least one for training"):
+        validation_paintings(videos, 0.2, videos)

@@ -1,6 +1,6 @@
 """The painting loop: stop rules, mask threshold lowering, and a run with tiny random models."""
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 import pytest
@@ -9,7 +9,7 @@ from training.data.difference import make_backend
 from training.inference.paint import PaintConfig, choose_mask, paint
 from training.models.mask_generator import load_mask_generator
 from training.models.presets import tiny_preset
-from training.models.renderer import load_renderer
+from training.models.renderer import Guidance, load_renderer
 
 
 def test_choose_mask_lowers_the_threshold_until_large_and_new_enough():
@@ -33,13 +33,15 @@ class _Copying:
 
     resolution: int
     output: np.ndarray | None = None
+    default_guidance: Guidance = field(default_factory=Guidance)
+    default_steps: int = 25
 
     def generate(self, current, target, text, mask, dt_s, num_steps, guidance, generator):
         return current.copy() if self.output is None else self.output
 
 
 class _AnyMask:
-    def predict(self, target, current, md, text, dt_s):
+    def predict(self, target, current, md, text, dt_s, use_time=True):
         return np.full(current.shape[:2], 0.7, np.float32)
 
 
@@ -82,21 +84,25 @@ def test_paint_stops_when_the_canvas_reaches_the_target():
 def test_paint_with_tiny_models_respects_max_steps(tmp_path):
     preset = tiny_preset(tmp_path / "base")
     rend, masks = load_renderer(preset), load_mask_generator(preset)
-    big = np.repeat(np.repeat(_target(), 4, 0), 5, 1)  # 256x320 target, painted at 64x64
-    seen = []
+    big = np.repeat(np.repeat(_target(), 4, 0), 5, 1)  # a 320x256 painting; the models see it at 64x64
+    seen, shown = [], []
     res = paint(
         big,
         rend,
         masks,
-        lambda c, t: "sky",
+        lambda c, t: shown.append((c.shape, t.shape)) or "sky",
         make_backend("colour-structure"),
         PaintConfig(max_steps=2, num_inference_steps=2),
         on_step=lambda i, s: seen.append(i),
     )
     assert res.stop_reason == "max steps" and seen == [1, 2]
     step = res.steps[0]
-    assert step.image.shape == (64, 64, 3) and step.image.dtype == np.uint8
-    assert step.mask.shape == (64, 64) and step.mask.dtype == bool and step.text == "sky"
-    assert res.target.shape == (64, 64, 3)
+    # the canvas keeps the painting's size and aspect, as the keyframes the models were trained on
+    assert step.image.shape == big.shape and step.image.dtype == np.uint8
+    assert step.mask.shape == big.shape[:2] and step.mask.dtype == bool and step.text == "sky"
+    assert res.target.shape == big.shape and shown == [(big.shape, big.shape)] * 2
+    wide = np.repeat(big, 3, 1)  # 960x256: the long side is capped at PaintConfig.long_side (512)
+    res = paint(wide, rend, masks, lambda c, t: "sky", make_backend("colour-structure"), PaintConfig(max_steps=1))
+    assert res.steps[0].image.shape == (137, 512, 3)
     with pytest.raises(ValueError, match="uint8 RGB"):
         paint(big.astype(np.float32), rend, masks, lambda c, t: "", make_backend("colour-structure"))

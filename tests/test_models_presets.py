@@ -51,7 +51,7 @@ def test_renderer_roundtrip_and_guidance(preset, tmp_path: Path):
         return r.generate(current, target, "sky", md, 20.0, num_steps=2, guidance=guidance, generator=g)
 
     out = run(rend)
-    assert out.shape == (64, 64, 3) and out.dtype == np.uint8
+    assert out.shape == current.shape and out.dtype == np.uint8  # composed at the canvas size
     rend.save_pretrained(tmp_path / "r")
     back = load_renderer(tmp_path / "r")
     assert np.array_equal(run(back), out)
@@ -86,39 +86,37 @@ def test_epsilon_parametrisation_trains_on_noise_and_samples(tmp_path: Path):
     sample_sched = rend.scheduler.__class__.from_config(rend.scheduler.config, prediction_type="sample")
     assert torch.equal(_regression_target(sample_sched, z0, noise, s), z0)
     target, current, md = _images(2)
+    assert not rend.composite and not rend.one_step  # a diffusion renderer decoding its own latents
     out = rend.generate(current, target, "sky", md, 20.0, num_steps=2, generator=torch.Generator().manual_seed(0))
-    assert out.shape == (64, 64, 3)
+    assert out.shape == current.shape  # rendered at 64 px, resized to the canvas
 
 
-def test_tiny_renderer_lays_paint_over_the_canvas_through_an_opacity_gate(tmp_path: Path):
-    from training.models.conditioning import images_to_tensor, tensor_to_images
-
+def test_tiny_renderer_composes_canvas_target_and_paint_at_the_canvas_size(tmp_path: Path):
     rend = load_renderer(tiny_preset(tmp_path / "tiny"))
-    assert rend.residual and rend.alpha and rend.scheduler.config.prediction_type == "sample"
-    lc = rend.core.unet.config.out_channels // 2
+    assert rend.residual and rend.alpha and rend.composite and rend.one_step
+    lc = rend.core.unet.config.out_channels // 3  # [opacity, finish, paint] per latent channel
     conv = rend.core.unet.conv_out
     target, current, md = _images(2)
-    resized = tensor_to_images(images_to_tensor(current, rend.resolution))[0]
+    current = np.random.default_rng(5).integers(0, 255, target.shape, dtype=np.uint8)
 
-    def paint_with(logit: float, colour: float) -> np.ndarray:
-        with torch.no_grad():  # a g_u that outputs constant opacity logits and a constant colour
+    def paint_with(opacity: float, finish: float, paint: float) -> np.ndarray:
+        with torch.no_grad():  # a g_u that outputs constant fields
             conv.weight.zero_()
-            conv.bias[:lc].fill_(logit)
-            conv.bias[lc:].fill_(colour)
-        gen = torch.Generator().manual_seed(0)
-        return rend.generate(current, target, "sky", md, 20.0, num_steps=3, generator=gen)
+            conv.bias[:lc].fill_(opacity)
+            conv.bias[lc : 2 * lc].fill_(finish)
+            conv.bias[2 * lc :].fill_(paint)
+        return rend.generate(current, target, "sky", md, 20.0, num_steps=3, generator=torch.Generator().manual_seed(0))
 
-    closed = paint_with(-30.0, 0.7)  # gate shut: the canvas is copied whatever the colour
-    assert np.abs(closed.astype(int) - resized.astype(int)).max() <= 1
-    opened = paint_with(30.0, 1.0)  # gate open: the colour (latent 1.0 = white) covers everything
-    assert opened.min() >= 254
-    # untrained, the gate starts almost shut (ALPHA_INIT_LOGIT), so training starts near copying
+    closed = paint_with(-30.0, 0.0, 0.7)  # no opacity: the canvas is copied, every pixel of it
+    assert np.abs(closed.astype(int) - current.astype(int)).max() <= 1
+    finished = paint_with(30.0, 30.0, 0.0)  # opaque, finished paint: the target at its own detail, not 64 px
+    assert np.abs(finished.astype(int) - target.astype(int)).max() <= 1
+    flat = paint_with(30.0, -30.0, 30.0)  # opaque, unfinished paint of colour tanh(30) = 1: white
+    assert flat.min() >= 254
+    # untrained, the opacity starts half open (ALPHA_INIT_LOGIT): the sigmoid's gradient is not saturated
     fresh = load_renderer(tiny_preset(tmp_path / "tiny"))
-    assert torch.all(fresh.core.unet.conv_out.bias[:lc] < -3)
-    saved = rend.save_pretrained(tmp_path / "saved")
-    reloaded = load_renderer(saved)
-    assert reloaded.residual and reloaded.alpha  # the parametrisation travels with the weights
-    assert np.array_equal(
-        reloaded.generate(current, target, "sky", md, 20.0, num_steps=3, generator=torch.Generator().manual_seed(0)),
-        opened,
-    )
+    assert torch.allclose(fresh.core.unet.conv_out.bias[:lc], torch.zeros(lc))
+    reloaded = load_renderer(rend.save_pretrained(tmp_path / "saved"))
+    assert reloaded.composite and reloaded.one_step  # the parametrisation travels with the weights
+    gen = torch.Generator().manual_seed(0)
+    assert np.array_equal(reloaded.generate(current, target, "sky", md, 20.0, num_steps=3, generator=gen), flat)

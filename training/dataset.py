@@ -2,14 +2,16 @@
 
 Rows follow ``training.train.dataset.MANIFEST_COLUMNS`` plus ``pair_id``, ``video_id`` and ``pair_index``.
 The split is by painting (a video's pairs are all in one split, so validation paintings are never seen in
-training) and deterministic: a painting's split depends only on its id. The version is a hash of the
-manifest and of the bytes of every file it references, so re-curating a video into identical files keeps the
-version and any change of an image, mask or label changes it.
+training) and deterministic: a painting's split depends only on its id (or on the ids named for
+validation, e.g. the videos of a benchmark). The version is a hash of the manifest and of the bytes of every
+file it references, so re-curating a video into identical files keeps the version and any change of an image,
+mask or label changes it.
 """
 
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Sequence
 from pathlib import Path
 
 import pandas as pd
@@ -28,15 +30,31 @@ def labelled_videos(data_root: Path) -> list[str]:
     return sorted(stems[0] & stems[1] & masks)
 
 
-def validation_paintings(video_ids: list[str], val_fraction: float) -> set[str]:
-    """The paintings held out for validation: the ``val_fraction`` share with the smallest id hashes.
+def validation_paintings(video_ids: list[str], val_fraction: float, val_paintings: Sequence[str] = ()) -> set[str]:
+    """The paintings held out for validation: ``val_paintings`` when given, else the ``val_fraction`` share
+    with the smallest id hashes.
 
-    At least one painting is held out when there are two or more, and at least one is kept for training.
-    Adding a video never moves another video across the split unless the held-out count grows.
+    Named paintings must be among ``video_ids`` and leave one for training (ValueError naming the problem).
+    By fraction, at least one painting is held out when there are two or more, and at least one is kept for
+    training; adding a video never moves another video across the split unless the held-out count grows.
     """
     if not 0 <= val_fraction < 1:
         raise ValueError(f"val_fraction must be in [0, 1), got {val_fraction}")
     ids = sorted(set(video_ids))
+    if val_paintings:
+        named = set(val_paintings)
+        unknown = sorted(named - set(ids))
+        if unknown:
+            raise ValueError(
+                f"validation_paintings {unknown} are not labelled videos; name them among the known ids "
+                f"({', '.join(ids) or 'none yet'}) or materialize their per-video chain first"
+            )
+        if named == set(ids):
+            raise ValueError(
+                f"validation_paintings holds out every labelled video ({', '.join(ids)}); leave at least one "
+                "for training"
+            )
+        return named
     if len(ids) < 2 or val_fraction == 0:
         return set()
     count = min(max(1, round(val_fraction * len(ids))), len(ids) - 1)
@@ -44,14 +62,18 @@ def validation_paintings(video_ids: list[str], val_fraction: float) -> set[str]:
     return set(ranked[:count])
 
 
-def build_manifest(data_root: Path, video_ids: list[str], val_fraction: float = 0.2) -> pd.DataFrame:
+def build_manifest(
+    data_root: Path, video_ids: list[str], val_fraction: float = 0.2, val_paintings: Sequence[str] = ()
+) -> pd.DataFrame:
     """One row per labelled pair of ``video_ids`` (MANIFEST_COLUMNS + pair_id, video_id, pair_index).
+
+    The split follows :func:`validation_paintings`: exactly ``val_paintings`` when given, else ``val_fraction``.
 
     Raises ValueError naming the pairs that have no instruction label: training on them would teach
     the text generator an empty answer.
     """
     root = Path(data_root)
-    held_out = validation_paintings(video_ids, val_fraction)
+    held_out = validation_paintings(video_ids, val_fraction, val_paintings)
     frames = []
     for video in sorted(video_ids):
         pairs = pd.read_parquet(root / "frame_pairs" / f"{video}.parquet")

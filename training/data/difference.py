@@ -32,6 +32,7 @@ import numpy as np
 log = logging.getLogger(__name__)
 
 LPIPS_ALPHA = 0.2  # Sec. 3.2.2: "binarized using a threshold α = 0.2"
+LPIPS_STOP = 0.1  # the released inference code stops painting when LPIPS(target, canvas) < 0.1
 
 # torchvision checkpoint file of each lpips trunk (the file name torch.hub stores it under).
 _TRUNK_CHECKPOINTS = {
@@ -47,6 +48,7 @@ class DistanceBackend(Protocol):
 
     name: str
     threshold: float
+    stop_distance: float  # the painting loop stops when D̄(target, canvas) falls below this
 
     def maps(self, a: np.ndarray, b: np.ndarray) -> np.ndarray:
         """a, b: (N, H, W, 3) uint8 RGB batches of the same size -> (N, H, W) float32 difference maps."""
@@ -161,6 +163,7 @@ class LpipsDistance:
     """
 
     threshold: float = LPIPS_ALPHA
+    stop_distance: float = LPIPS_STOP
 
     def __init__(
         self,
@@ -353,6 +356,7 @@ class ColourStructureDistance:
     """
 
     threshold: float
+    stop_distance: float = 0.05  # see STOP_CALIBRATION
 
     def __init__(
         self,

@@ -58,7 +58,7 @@ def add_paint_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     p.add_argument("--text-generator", type=Path, default=None)
     p.add_argument("--data-root", type=Path, default=None, help="finds the MLflow store: <data root>/mlflow.db")
     p.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: sqlite in the data root)")
-    p.add_argument("--steps", type=int, default=PaintConfig.num_inference_steps, help="sampler steps S per update")
+    p.add_argument("--steps", type=int, default=None, help="sampler steps S per update (default: the renderer's own)")
     p.add_argument("--dt", type=float, default=PaintConfig.dt_s, help="Δt between updates, seconds")
     p.add_argument("--max-updates", type=int, default=PaintConfig.max_steps)
     p.add_argument("--distance", choices=("auto", "lpips", "colour-structure"), default="auto")

@@ -3,9 +3,14 @@
 Per update, from a white canvas Î_0: text p̂_t = text_fn(Î_{t-1}, I_T); M̂_d = D(I_T, Î_{t-1}) > α;
 mask M̂_t = g_mask(...) thresholded (0.5, lowered step by step to 0.1 until the mask covers more than 5 % of
 the canvas and differs from the previous mask, IoU < 0.8), dilated; Î_t = renderer(Î_{t-1}, I_T, p̂_t, M̂_t,
-Δt) with S Euler-ancestral steps. Stops when D̄(I_T, Î_{t-1}) < 0.1, when two consecutive updates each
-change D̄ by less than 1e-3, or after ``max_steps`` updates. Everything runs at the renderer's resolution;
-the target is resized to it.
+Δt) with S Euler-ancestral steps. Stops when D̄(I_T, Î_{t-1}) < 0.1 (the released code), when two consecutive
+updates each change the canvas by less than 1e-3 (App. A.4: D̄(Î_{t-2}, Î_{t-1}) and D̄(Î_{t-1}, Î_t)), or
+after ``max_steps`` updates.
+
+The canvas is kept at the target's size, its long side capped at ``long_side`` (the data pipeline's canvas
+size), so every model sees what it saw in training: the text generator [Î_{t-1} | I_T] at the painting's
+aspect, the mask generator and the renderer both images area-resized to their resolution, and M̂_d computed
+at the canvas size and resized like the dataset's masks.
 """
 
 from __future__ import annotations
@@ -28,19 +33,24 @@ ABLATABLE = (*CONDITIONS, "reference")
 
 @dataclass(frozen=True)
 class PaintConfig:
-    num_inference_steps: int = 25  # S
-    guidance_text: float = 5.0
-    guidance_mask: float = 5.0
-    guidance_time: float = 5.0
-    guidance_clip: float = 2.0
+    """Settings of the loop. Unset (None) sampler steps and guidance scales are the renderer's own
+    (``Renderer.default_steps`` / ``default_guidance``: App. A.4's 25 and 5 / 5 / 5 / 2 for the paper preset);
+    an unset stop distance is the distance backend's (``stop_distance``: the released code's 0.1 for LPIPS)."""
+
+    num_inference_steps: int | None = None  # S
+    guidance_text: float | None = None
+    guidance_mask: float | None = None
+    guidance_time: float | None = None
+    guidance_clip: float | None = None
     dt_s: float = 20.0  # fixed Δ̂t
     max_steps: int = 50
     min_change: float = 1e-3  # two consecutive updates below this stop the loop
-    stop_distance: float = 0.1  # D̄(target, canvas) below this stops the loop
+    stop_distance: float | None = None  # D̄(target, canvas) below this stops the loop
     mask_thresholds: tuple[float, ...] = (0.5, 0.4, 0.3, 0.2, 0.1)
     min_mask_coverage: float = 0.05
     max_mask_iou: float = 0.8
-    dilate_px: int = 3  # at the renderer's resolution
+    dilate_px: int = 3  # at the renderer's resolution (scaled to the canvas)
+    long_side: int = 512  # the working canvas: the target's size with its long side capped at this
     seed: int = 0
     # ablations (evaluation.methods): "text" (no g_text, zero text condition), "mask" (no g_mask, zero mask
     # condition), "time" / "clip" (zero Δt / predicted-CLIP token), "reference" (no ReferenceNet attention)
@@ -51,13 +61,17 @@ class PaintConfig:
         if unknown:
             raise ValueError(f"unknown ablation(s) {sorted(unknown)}; choose from {list(ABLATABLE)}")
 
-    @property
-    def guidance(self) -> Guidance:
+    def guidance_for(self, defaults: Guidance) -> Guidance:
+        """The scales set here, else ``defaults`` (the renderer's), with this config's ablations."""
+
+        def pick(value: float | None, default: float) -> float:
+            return default if value is None else value
+
         return Guidance(
-            self.guidance_text,
-            self.guidance_mask,
-            self.guidance_time,
-            self.guidance_clip,
+            pick(self.guidance_text, defaults.text),
+            pick(self.guidance_mask, defaults.mask),
+            pick(self.guidance_time, defaults.time),
+            pick(self.guidance_clip, defaults.clip),
             removed=frozenset(a for a in self.ablate if a in CONDITIONS),
             reference="reference" not in self.ablate,
         )
@@ -65,9 +79,9 @@ class PaintConfig:
 
 @dataclass
 class PaintStep:
-    image: np.ndarray  # Î_t, uint8 (R, R, 3)
+    image: np.ndarray  # Î_t, uint8, the working canvas size
     text: str
-    mask: np.ndarray  # M̂_t used, bool (R, R)
+    mask: np.ndarray  # M̂_t used, bool, the working canvas size
     change: float  # D̄(Î_t, Î_{t-1})
     distance_to_target: float  # D̄(I_T, Î_t)
     seconds: float
@@ -77,12 +91,22 @@ class PaintStep:
 class PaintResult:
     steps: list[PaintStep] = field(default_factory=list)
     stop_reason: str = ""
-    target: np.ndarray | None = None  # I_T at the working resolution
+    target: np.ndarray | None = None  # I_T at the working canvas size
 
 
-def choose_mask(probs: np.ndarray, previous: np.ndarray | None, config: PaintConfig) -> np.ndarray:
+def working_size(size: tuple[int, int], long_side: int) -> tuple[int, int]:
+    """(w, h) of the working canvas: ``size`` scaled down so its long side is at most ``long_side``."""
+    w, h = size
+    scale = min(1.0, long_side / max(w, h))
+    return max(1, round(w * scale)), max(1, round(h * scale))
+
+
+def choose_mask(
+    probs: np.ndarray, previous: np.ndarray | None, config: PaintConfig, dilate_px: int | None = None
+) -> np.ndarray:
     """Threshold the mask probabilities, lowering the threshold until the mask is large and new enough."""
-    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * config.dilate_px + 1,) * 2) if config.dilate_px else None
+    px = config.dilate_px if dilate_px is None else dilate_px
+    kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * px + 1,) * 2) if px else None
     mask = None
     for thr in config.mask_thresholds:
         m = probs > thr
@@ -112,18 +136,24 @@ def paint(
     """Paint ``target_rgb`` (uint8 H×W×3) from a white canvas; returns the updates and why it stopped."""
     if target_rgb.dtype != np.uint8 or target_rgb.ndim != 3 or target_rgb.shape[2] != 3:
         raise ValueError(f"target must be a uint8 RGB image (H, W, 3), got {target_rgb.shape} {target_rgb.dtype}")
-    r = renderer.resolution
-    target = cv2.resize(target_rgb, (r, r), interpolation=cv2.INTER_AREA)
+    size = working_size((target_rgb.shape[1], target_rgb.shape[0]), config.long_side)
+    target = (
+        target_rgb if size == target_rgb.shape[1::-1] else cv2.resize(target_rgb, size, interpolation=cv2.INTER_AREA)
+    )
     canvas = np.full_like(target, 255)
+    # the dilation is set at the renderer's resolution; the canvas may be larger
+    dilate = round(config.dilate_px * max(size) / renderer.resolution)
     generator = torch.Generator().manual_seed(config.seed)
-    guidance = config.guidance
+    guidance = config.guidance_for(renderer.default_guidance)
+    steps = config.num_inference_steps or renderer.default_steps
+    stop_distance = distance.stop_distance if config.stop_distance is None else config.stop_distance
     result = PaintResult(target=target)
     previous_mask: np.ndarray | None = None
     small_changes = 0
+    d_map = _distance_map(distance, target, canvas)
     for _ in range(config.max_steps):
         started = time.perf_counter()
-        d_map = _distance_map(distance, target, canvas)
-        if mean_distance(d_map) < config.stop_distance:
+        if mean_distance(d_map) < stop_distance:
             result.stop_reason = "close to target"
             return result
         text = "" if "text" in config.ablate else text_fn(canvas, target)
@@ -131,20 +161,12 @@ def paint(
             mask = np.ones(canvas.shape[:2], bool)  # no region chosen; the renderer gets its dropped mask
         else:
             md = binarize(d_map, distance.threshold)
-            probs = mask_generator.predict(target, canvas, md, text, config.dt_s)
-            mask = choose_mask(probs, previous_mask, config)
-        image = renderer.generate(
-            canvas, target, text, mask, config.dt_s, config.num_inference_steps, guidance, generator
-        )
+            probs = mask_generator.predict(target, canvas, md, text, config.dt_s, use_time="time" not in config.ablate)
+            mask = choose_mask(probs, previous_mask, config, dilate)
+        image = renderer.generate(canvas, target, text, mask, config.dt_s, steps, guidance, generator)
         change = mean_distance(_distance_map(distance, image, canvas))
-        step = PaintStep(
-            image,
-            text,
-            mask,
-            change,
-            mean_distance(_distance_map(distance, target, image)),
-            time.perf_counter() - started,
-        )
+        d_map = _distance_map(distance, target, image)
+        step = PaintStep(image, text, mask, change, mean_distance(d_map), time.perf_counter() - started)
         result.steps.append(step)
         if on_step is not None:
             on_step(len(result.steps), step)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 
 import torch
+import torch.nn.functional as F
 from diffusers.configuration_utils import ConfigMixin, register_to_config
 from diffusers.models.modeling_utils import ModelMixin
 from torch import nn
@@ -78,6 +79,9 @@ class FeatureEncoder(ModelMixin, ConfigMixin):
 
     Layout (ControlNet's condition embedding plus one layer): conv_in, three (conv, conv) stages whose second
     conv has stride 2 for the first ``num_downsamples`` stages (3 -> ×8 for the SD VAE), then conv, conv_out.
+    With ``space_to_depth`` > 1 the input is first rearranged to the latent resolution (pixel unshuffle, lossless,
+    as the tiny preset's pixel codec does to images) and every conv keeps that resolution: a strided CNN trained
+    from scratch blurs the mask edge and the canvas it has to hand on, a rearrangement keeps every pixel.
     """
 
     @register_to_config
@@ -87,11 +91,14 @@ class FeatureEncoder(ModelMixin, ConfigMixin):
         out_channels: int = 16,
         block_channels: tuple[int, int, int] = (32, 96, 256),
         num_downsamples: int = 3,
+        space_to_depth: int = 1,
     ) -> None:
         super().__init__()
         if not 0 <= num_downsamples <= 3:
             raise ValueError(f"num_downsamples must be 0..3 (×1..×8), got {num_downsamples}")
-        convs = [nn.Conv2d(in_channels, block_channels[0], 3, padding=1)]
+        if space_to_depth > 1 and num_downsamples:
+            raise ValueError("space_to_depth already brings the input to the latent resolution: num_downsamples 0")
+        convs = [nn.Conv2d(in_channels * space_to_depth**2, block_channels[0], 3, padding=1)]
         ch = block_channels[0]
         for i, nxt in enumerate(block_channels):
             convs.append(nn.Conv2d(ch, ch, 3, padding=1))
@@ -104,6 +111,8 @@ class FeatureEncoder(ModelMixin, ConfigMixin):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = x.to(self.convs[0].weight.dtype)
+        if self.config.space_to_depth > 1:
+            x = F.pixel_unshuffle(x, self.config.space_to_depth)
         for i, conv in enumerate(self.convs):
             x = conv(x)
             if i < len(self.convs) - 1:

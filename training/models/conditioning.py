@@ -12,15 +12,16 @@ CLIP_MEAN = (0.48145466, 0.4578275, 0.40821073)
 CLIP_STD = (0.26862954, 0.26130258, 0.27577711)
 
 
-def images_to_tensor(images: np.ndarray | list[np.ndarray], resolution: int) -> torch.Tensor:
-    """uint8 RGB (H, W, 3) image(s) -> float (B, 3, R, R) in [-1, 1], resized (area) to the model resolution."""
+def images_to_tensor(images: np.ndarray | list[np.ndarray], resolution: int | None) -> torch.Tensor:
+    """uint8 RGB (H, W, 3) image(s) -> float (B, 3, R, R) in [-1, 1], resized (area) to the model resolution
+    (``None``: kept at their size)."""
     batch = [images] if isinstance(images, np.ndarray) and images.ndim == 3 else list(images)
     out = []
     for img in batch:
         if img.dtype != np.uint8 or img.ndim != 3 or img.shape[2] != 3:
             raise ValueError(f"expected a uint8 RGB image (H, W, 3), got {img.shape} {img.dtype}")
         t = torch.from_numpy(np.ascontiguousarray(img)).permute(2, 0, 1).float()[None] / 127.5 - 1.0
-        if t.shape[-2:] != (resolution, resolution):
+        if resolution is not None and t.shape[-2:] != (resolution, resolution):
             t = F.interpolate(t, size=(resolution, resolution), mode="area")
         out.append(t)
     return torch.cat(out)

@@ -34,9 +34,13 @@ class MaskGeneratorCore(nn.Module):
         super().__init__()
         self.unet, self.time_encoder = unet, time_encoder
 
-    def forward(self, spatial: torch.Tensor, text_emb: torch.Tensor, dt_s: torch.Tensor) -> torch.Tensor:
-        """Logits (B, 1, h, w) at latent resolution."""
+    def forward(
+        self, spatial: torch.Tensor, text_emb: torch.Tensor, dt_s: torch.Tensor, keep_time: torch.Tensor | None = None
+    ) -> torch.Tensor:
+        """Logits (B, 1, h, w) at latent resolution; ``keep_time`` (B,) 0/1 zeroes the Δt token where 0."""
         time_token = self.time_encoder(dt_s)[:, None, :].to(text_emb.dtype)
+        if keep_time is not None:
+            time_token = time_token * keep_time.view(-1, 1, 1).to(time_token.dtype)
         cond = torch.cat([text_emb, time_token], dim=1)
         timestep = torch.zeros(spatial.shape[0], dtype=torch.long, device=spatial.device)
         return self.unet(spatial, timestep, encoder_hidden_states=cond).sample
@@ -132,16 +136,26 @@ class MaskGenerator:
     # ---------------------------------------------------------------- prediction
     @torch.no_grad()
     def predict(
-        self, target_rgb: np.ndarray, current_rgb: np.ndarray, md_mask: np.ndarray, text: str, dt_s: float
+        self,
+        target_rgb: np.ndarray,
+        current_rgb: np.ndarray,
+        md_mask: np.ndarray,
+        text: str,
+        dt_s: float,
+        use_time: bool = True,
     ) -> np.ndarray:
-        """Probability map of M̂_t (float32, H×W of ``current_rgb``) for one canvas state."""
+        """Probability map of M̂_t (float32, H×W of ``current_rgb``) for one canvas state.
+
+        ``use_time=False`` feeds the Δt token's dropped (zero) value (the -TE ablation); text "" is the
+        dropped text (the -TG ablation): both were dropped 10 % of the time in training."""
         r = self.resolution
         spatial = self.spatial_input(
             images_to_tensor(target_rgb, r), images_to_tensor(current_rgb, r), masks_to_tensor(md_mask, r)
         )
         dt = torch.tensor([float(dt_s)], device=self.device)
         self.core.eval()
-        logits = self.core(spatial, self.text_embeddings([text]), dt)
+        keep = torch.tensor([1.0 if use_time else 0.0], device=self.device)
+        logits = self.core(spatial, self.text_embeddings([text]), dt, keep)
         h, w = current_rgb.shape[:2]
         probs = torch.sigmoid(F.interpolate(logits.float(), size=(h, w), mode="bilinear", align_corners=False))
         return probs[0, 0].cpu().numpy().astype(np.float32)

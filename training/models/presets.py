@@ -84,6 +84,9 @@ class Preset:
     renderer_lr: float
     renderer_batch_size: int
     renderer_steps: int
+    # inference defaults the renderer carries: guidance scales (text, mask, time, predicted CLIP), sampler steps S
+    guidance: tuple[float, float, float, float] = (5.0, 5.0, 5.0, 2.0)  # App. A.4
+    sampler_steps: int = 25  # App. A.4
     # The renderer regresses z_0 - E(I_{t-1}), the change from the current canvas, instead of z_0 (tiny only:
     # with ~500 CPU steps a z_0 model repaints the whole canvas blurrily and loses to copying I_{t-1}).
     renderer_residual: bool = False
@@ -91,6 +94,18 @@ class Preset:
     # sigmoid(opacity) * (colour - E(I_{t-1})) (new paint laid over the canvas); "no change" is then a saturated
     # gate rather than an exact zero the regression has to hit everywhere (tiny only, see the module docstring)
     renderer_alpha: bool = False
+    # with renderer_alpha: the paint is sigmoid(finish) · E(I_T) + (1 − sigmoid(finish)) · colour (tiny only)
+    renderer_composite: bool = False
+    composite_blur: float = 0.0  # σ (model pixels) of the composite's fields (see Renderer.composite_fields)
+    # with renderer_residual: g_u regresses z_0 in one call from the conditions alone (no noisy latent, one
+    # timestep) instead of denoising over S sampler steps (tiny only)
+    renderer_one_step: bool = False
+    # g_f reaches the latent resolution by pixel unshuffle instead of strided convs (tiny only)
+    feature_space_to_depth: bool = False
+    # reference attention whose queries and keys know each token's place on the canvas (tiny only)
+    reference_positional: bool = False
+    # I_T also enters g_f beside [I_{t-1}, M_t] (the paper's -RN wiring)
+    feature_target: bool = False
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -138,6 +153,13 @@ _TINY_TEMPLATE = Preset(
     renderer_steps=600,
     renderer_residual=True,
     renderer_alpha=True,
+    renderer_composite=True,
+    renderer_one_step=True,
+    feature_space_to_depth=True,
+    reference_positional=True,
+    # unguided: App. A.4's scales took rollouts to D 0.9 (benchmarks/renderer_diagnostics.py)
+    guidance=(1.0, 1.0, 1.0, 1.0),
+    sampler_steps=1,  # one-step regressor
 )
 TINY_CROSS_DIM = 32
 

@@ -17,18 +17,22 @@ single-condition terms (ε_i − ε_∅), every ε_{-i} is a combination seen 7 
 from __future__ import annotations
 
 import json
+import math
 from dataclasses import dataclass
 from pathlib import Path
 
+import cv2
 import numpy as np
 import torch
+import torch.nn.functional as F
 from diffusers import DDPMScheduler, EulerAncestralDiscreteScheduler, UNet2DConditionModel
 from diffusers.models.attention_processor import AttnProcessor2_0
 from torch import nn
+from torchvision.transforms.functional import gaussian_blur
 from transformers import CLIPTextModel, CLIPTokenizer, CLIPVisionModelWithProjection
 
 from .blocks import FeatureEncoder, NextClipGenerator, TimeEncoder
-from .codec import Codec, decode_latents, downsample_factor, encode_images, latent_channels
+from .codec import Codec, PixelCodec, decode_latents, downsample_factor, encode_images, latent_channels
 from .conditioning import clip_image_embeds, encode_text, images_to_tensor, masks_to_tensor, tensor_to_images
 from .loading import freeze, load_codec, set_conv_in, set_conv_out
 from .presets import Preset, resolve_source
@@ -57,13 +61,32 @@ class Guidance:
             raise ValueError(f"unknown condition(s) {sorted(unknown)} to remove; choose from {list(CONDITIONS)}")
 
 
-ALPHA_INIT_LOGIT = -4.0  # opacity 0.018: an untrained alpha renderer starts close to copying I_{t-1}
+# Initial opacity logit of an alpha renderer: 0 (half open). Starting nearly shut (-4, opacity 0.018) kept the
+# untrained renderer close to copying I_{t-1}, but the saturated sigmoid passed 1/15 of the gradient and after
+# 300 steps on three pairs the opacity inside the mask was still 0.5 (one-pair D 0.13 vs 0.10 from 0).
+ALPHA_INIT_LOGIT = 0.0
 
 
 def alpha_change(out: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
     """The change of an alpha renderer: out = [opacity logits, colour] (2 × latent channels), base = E(I_{t-1})."""
     logits, colour = out.split(base.shape[1], dim=1)
     return torch.sigmoid(logits) * (colour - base)
+
+
+def smooth(x: torch.Tensor, sigma: float) -> torch.Tensor:
+    """Gaussian blur of (B, C, H, W) with standard deviation ``sigma`` pixels (differentiable)."""
+    if sigma <= 0:
+        return x
+    return gaussian_blur(x, kernel_size=2 * math.ceil(2 * sigma) + 1, sigma=sigma)
+
+
+def compose(
+    canvas: torch.Tensor, target: torch.Tensor, opacity: torch.Tensor, finish: torch.Tensor, paint: torch.Tensor
+) -> torch.Tensor:
+    """New paint laid over the canvas: canvas + σ(opacity) · (σ(finish) · target + (1 − σ(finish)) · paint − canvas)
+    (logit fields; images and paint in [-1, 1])."""
+    a, f = torch.sigmoid(opacity), torch.sigmoid(finish)
+    return canvas + a * (f * target + (1 - f) * paint - canvas)
 
 
 class RendererCore(nn.Module):
@@ -76,11 +99,14 @@ class RendererCore(nn.Module):
         feature_encoder: FeatureEncoder,
         time_encoder: TimeEncoder,
         clip_generator: NextClipGenerator,
+        positional: bool = False,
+        feature_target: bool = False,
     ) -> None:
         super().__init__()
         self.unet, self.reference_net = unet, reference_net
         self.feature_encoder, self.time_encoder, self.clip_generator = feature_encoder, time_encoder, clip_generator
-        self.bank = install_reference_attention(unet, reference_net)
+        self.feature_target = feature_target
+        self.bank = install_reference_attention(unet, reference_net, positional)
 
     def write_reference(self, target_latents: torch.Tensor, clip_target: torch.Tensor) -> None:
         """Run g_r on E(I_T); its self-attention tokens go to the bank g_u reads."""
@@ -96,9 +122,11 @@ class RendererCore(nn.Module):
         prev_images: torch.Tensor,
         masks: torch.Tensor,
         tokens: torch.Tensor,
+        target_images: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """ε prediction of g_u; the bank must hold the reference tokens."""
-        features = self.feature_encoder(torch.cat([prev_images, masks], dim=1)).to(noisy.dtype)
+        parts = [prev_images, masks] + ([target_images] if self.feature_target else [])
+        features = self.feature_encoder(torch.cat(parts, dim=1)).to(noisy.dtype)
         return self.unet(torch.cat([noisy, features], dim=1), timesteps, encoder_hidden_states=tokens).sample
 
     def condition_tokens(
@@ -130,13 +158,14 @@ class RendererCore(nn.Module):
         clip_target: torch.Tensor,
         dt_s: torch.Tensor,
         keep: dict[str, torch.Tensor],
+        target_images: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Training forward: ε prediction with classifier-free dropout given by ``keep``."""
         tokens = self.condition_tokens(text_emb, clip_current, clip_target, dt_s, keep)
         masks = masks * keep["mask"].view(-1, 1, 1, 1)
         self.write_reference(target_latents, clip_target)
         try:
-            return self.denoise(noisy, timesteps, prev_images, masks, tokens)
+            return self.denoise(noisy, timesteps, prev_images, masks, tokens, target_images)
         finally:
             self.bank.clear()
 
@@ -175,8 +204,10 @@ class Renderer:
         # a change is only a well-defined target for a sample-predicting model
         residual = preset.renderer_residual and scheduler.config.prediction_type == "sample"
         alpha = residual and preset.renderer_alpha
+        if alpha and preset.renderer_composite and not isinstance(codec, PixelCodec):
+            raise ValueError("a composite renderer composes pixels: its preset needs the pixel codec, not a VAE")
         if alpha:
-            set_conv_out(unet, 2 * lc)
+            set_conv_out(unet, (3 if preset.renderer_composite else 2) * lc)
             with torch.no_grad():
                 unet.conv_out.bias[:lc].fill_(ALPHA_INIT_LOGIT)
         cross = int(unet.config.cross_attention_dim)
@@ -189,13 +220,16 @@ class Renderer:
             unet,
             reference_net,
             FeatureEncoder(
-                in_channels=4,
+                in_channels=7 if preset.feature_target else 4,
                 out_channels=preset.feature_channels,
                 block_channels=preset.feature_block_channels,
-                num_downsamples=int(np.log2(factor)),
+                num_downsamples=0 if preset.feature_space_to_depth else int(np.log2(factor)),
+                space_to_depth=factor if preset.feature_space_to_depth else 1,
             ),
             TimeEncoder(out_dim=cross, hidden_dims=preset.time_hidden_dims),
             NextClipGenerator(clip_dim=clip_dim, out_dim=cross),
+            positional=preset.reference_positional,
+            feature_target=preset.feature_target,
         )
         return cls(
             core,
@@ -211,6 +245,13 @@ class Renderer:
                 "renderer_unet": preset.renderer_unet,
                 "residual": residual,
                 "alpha": alpha,
+                "one_step": residual and preset.renderer_one_step,
+                "composite": alpha and preset.renderer_composite,
+                "composite_blur": preset.composite_blur if alpha and preset.renderer_composite else 0.0,
+                "reference_positional": preset.reference_positional,
+                "guidance": list(preset.guidance),
+                "sampler_steps": 1 if residual and preset.renderer_one_step else preset.sampler_steps,
+                "feature_target": preset.feature_target,
             },
         )
 
@@ -221,12 +262,15 @@ class Renderer:
         if not meta_path.exists():
             raise FileNotFoundError(f"{meta_path} missing: {path} is not a saved renderer (save_pretrained)")
         meta = json.loads(meta_path.read_text())
+        info = meta.get("info") or {}
         core = RendererCore(
             UNet2DConditionModel.from_pretrained(path, subfolder="unet"),
             UNet2DConditionModel.from_pretrained(path, subfolder="reference_net"),
             FeatureEncoder.from_pretrained(path, subfolder="feature_encoder"),
             TimeEncoder.from_pretrained(path, subfolder="time_encoder"),
             NextClipGenerator.from_pretrained(path, subfolder="clip_generator"),
+            positional=bool(info.get("reference_positional", False)),
+            feature_target=bool(info.get("feature_target", False)),
         )
         return cls(
             core,
@@ -267,13 +311,48 @@ class Renderer:
         return bool(self.info.get("residual", False))
 
     @property
+    def default_guidance(self) -> Guidance:
+        """The guidance scales this renderer was made for (its preset's; App. A.4's for older saved renderers)."""
+        return Guidance(*self.info.get("guidance", (5.0, 5.0, 5.0, 2.0)))
+
+    @property
+    def default_steps(self) -> int:
+        """Sampler steps S this renderer was made for (1 for a one-step regressor)."""
+        return int(self.info.get("sampler_steps", 25))
+
+    @property
+    def one_step(self) -> bool:
+        """True for a one-step regressor of z_0 (``Preset.renderer_one_step``): no noise in, one g_u call out."""
+        return bool(self.info.get("one_step", False))
+
+    @property
     def alpha(self) -> bool:
         """True when g_u's output is opacity + colour (see ``Preset.renderer_alpha``)."""
         return bool(self.info.get("alpha", False))
 
-    def change(self, out: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
-        """g_u's raw output as the regressed quantity: itself, or the alpha renderer's change over ``base``."""
-        return alpha_change(out, base) if self.alpha else out
+    def change(self, out: torch.Tensor, base: torch.Tensor, target: torch.Tensor | None = None) -> torch.Tensor:
+        """g_u's raw output as the regressed quantity: itself, or the alpha / composite renderer's change over
+        ``base`` = E(I_{t-1}) (the composite one also needs ``target`` = E(I_T))."""
+        if not self.alpha:
+            return out
+        if not self.composite:
+            return alpha_change(out, base)
+        if target is None:
+            raise ValueError("a composite renderer needs E(I_T) to compose its paint")
+        factor, scale = self.codec.config.factor, self.codec.config.scaling_factor
+        canvas, goal = F.pixel_shuffle(base, factor) / scale, F.pixel_shuffle(target, factor) / scale
+        new = compose(canvas, goal, *self.composite_fields(out))
+        return F.pixel_unshuffle(new, factor) * scale - base
+
+    def composite_fields(self, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+        """A composite renderer's raw output as (opacity logits, finish logits, paint) images at its resolution,
+        smoothed by ``composite_blur`` pixels: each of the codec's sub-pixel channels is its own output, and
+        unsmoothed their small disagreements print a grid of the codec's block size on the canvas."""
+        factor, scale = self.codec.config.factor, self.codec.config.scaling_factor
+        sigma = float(self.info.get("composite_blur", 0.0))
+        opacity, finish, paint = (smooth(F.pixel_shuffle(p, factor), sigma) for p in raw.split(raw.shape[1] // 3, 1))
+        # paint is a colour: bounded, or the renderer learns half-open opacity times out-of-range colours
+        return opacity, finish, torch.tanh(paint / scale)
 
     def encode(self, images: torch.Tensor) -> torch.Tensor:
         return encode_images(self.codec, images.to(self.device)).float()
@@ -285,6 +364,12 @@ class Renderer:
         return encode_text(self.tokenizer, self.text_encoder, texts).float()
 
     # ---------------------------------------------------------------- generation
+    @property
+    def composite(self) -> bool:
+        """True when g_u's output composes canvas, target and paint (``Preset.renderer_composite``); the
+        frame is then composed at the size of the canvas it is given, not at the model's resolution."""
+        return bool(self.info.get("composite", False))
+
     @torch.no_grad()
     def generate(
         self,
@@ -297,8 +382,14 @@ class Renderer:
         guidance: Guidance = Guidance(),
         generator: torch.Generator | None = None,
     ) -> np.ndarray:
-        """Î_t (uint8, resolution×resolution×3) from Î_{t-1}, I_T, text, mask and Δt with Euler-ancestral sampling."""
+        """Î_t (uint8, the size of ``current_rgb``) from Î_{t-1}, I_T, text, mask and Δt, Euler-ancestral sampling.
+
+        The model sees its inputs at its resolution (area resize, as in training). A composite renderer lays
+        its opacity / finish / paint fields, upsampled, over the full-size canvas and target; any other renders
+        at its resolution and is resized to the canvas.
+        """
         r, dev = self.resolution, self.device
+        h, w = current_rgb.shape[:2]
         prev = images_to_tensor(current_rgb, r).to(dev)
         target = images_to_tensor(target_rgb, r).to(dev)
         mask_t = masks_to_tensor(mask, r).to(dev)
@@ -321,7 +412,7 @@ class Renderer:
             keep,
         )
         masks = mask_t.expand(n, -1, -1, -1) * keep["mask"].view(-1, 1, 1, 1)
-        prevs = prev.expand(n, -1, -1, -1)
+        prevs, targets = prev.expand(n, -1, -1, -1), target.expand(n, -1, -1, -1)
         target_latents = self.encode(target)
         # Euler-ancestral steps on ε; a z_0-predicting model (tiny preset) is converted: ε = (x − ẑ_0) / σ
         predicts_sample = self.scheduler.config.prediction_type == "sample"
@@ -329,23 +420,28 @@ class Renderer:
             raise ValueError("a residual renderer must predict samples (scheduler prediction_type 'sample')")
         base = self.encode(prev) if self.residual else 0.0
         scheduler = EulerAncestralDiscreteScheduler.from_config(self.scheduler.config, prediction_type="epsilon")
-        scheduler.set_timesteps(num_steps, device=dev)
-        shape = target_latents.shape
-        latents = torch.randn(shape, generator=generator, device="cpu").to(dev) * scheduler.init_noise_sigma
+        scheduler.set_timesteps(1 if self.one_step else num_steps, device=dev)
+        latents = torch.randn(target_latents.shape, generator=generator, device="cpu").to(dev)
+        latents = latents * scheduler.init_noise_sigma
         saved = None
         if guidance.reference:
             core.write_reference(target_latents, clip_target)  # one reference pass serves every step and branch
         else:  # plain self-attention in g_u while this call runs
             saved = core.unet.attn_processors
             core.unet.set_attn_processor(AttnProcessor2_0())
+        raw = None
         try:
             for i, t in enumerate(scheduler.timesteps):
                 x = scheduler.scale_model_input(latents, t).expand(n, -1, -1, -1)
-                pred = core.denoise(x, t.expand(n).to(dev), prevs, masks, tokens).float()
-                pred = self.change(pred, base)
-                guided = pred[:1].clone()
+                s = t.expand(n).to(dev)
+                if self.one_step:  # as trained: no noisy latent, timestep 0
+                    x, s = torch.zeros_like(x), torch.zeros_like(s)
+                pred = core.denoise(x, s, prevs, masks, tokens, targets).float()
+                # guidance on g_u's raw output (ε, or the alpha renderer's logits and colours)
+                raw = pred[:1].clone()
                 for b, name in enumerate(dropped, start=1):
-                    guided += (scales[name] - 1.0) * (pred[:1] - pred[b : b + 1])
+                    raw += (scales[name] - 1.0) * (pred[:1] - pred[b : b + 1])
+                guided = self.change(raw, base, target_latents)
                 if predicts_sample:
                     guided = (latents - (guided + base)) / scheduler.sigmas[i]
                 latents = scheduler.step(guided, t, latents, generator=generator).prev_sample
@@ -353,7 +449,23 @@ class Renderer:
             core.bank.clear()
             if saved is not None:
                 core.unet.set_attn_processor(saved)
-        return tensor_to_images(decode_latents(self.codec, latents))[0]
+        if self.composite and raw is not None:
+            return self.compose_full(raw, current_rgb, target_rgb)
+        image = tensor_to_images(decode_latents(self.codec, latents))[0]
+        return image if (h, w) == (r, r) else cv2.resize(image, (w, h), interpolation=cv2.INTER_LINEAR)
+
+    def compose_full(self, raw: torch.Tensor, current_rgb: np.ndarray, target_rgb: np.ndarray) -> np.ndarray:
+        """A composite renderer's frame at the canvas' size: its fields upsampled (bilinear) from the model's
+        resolution and laid over the full-size canvas and target (:func:`compose`)."""
+        h, w = current_rgb.shape[:2]
+        fields = [
+            F.interpolate(f, size=(h, w), mode="bilinear", align_corners=False) for f in self.composite_fields(raw)
+        ]
+        canvas = images_to_tensor(current_rgb, None).to(raw.device)
+        target = images_to_tensor(target_rgb, None).to(raw.device)
+        if target.shape[-2:] != (h, w):
+            target = F.interpolate(target, size=(h, w), mode="area")
+        return tensor_to_images(compose(canvas, target, *fields))[0]
 
 
 def load_renderer(source: Preset | str | Path) -> Renderer:

@@ -14,6 +14,7 @@ from training.models.presets import Preset, resolve_source
 
 from .dataset import PairDataset
 from .loop import LogFn, TrainResult, preset_hparams, run_training
+from .renderer import DROP_P
 
 
 def mask_batch_inputs(gen: MaskGenerator, data: PairDataset, idx: np.ndarray, text_cache: dict) -> tuple:
@@ -44,8 +45,11 @@ def train_mask_generator(
     preset_config: Preset | None = None,
     time_budget_s: float | None = None,
     log_every: int = 10,
+    drop_p: float = DROP_P,
 ) -> TrainResult:
     """Train g_mask on the manifest's train rows; resumes from out_dir/checkpoints when present.
+
+    Text (to "") and the Δt token (to zero) are each dropped with probability ``drop_p``.
 
     ``preset`` is a Preset (initialise from its pretrained parts) or a saved mask-generator folder (fine-tune);
     steps / lr / batch_size default to the preset's App. A values.
@@ -58,11 +62,21 @@ def train_mask_generator(
     data = PairDataset(manifest, gen.resolution, split="train", root=data_root)
     text_cache: dict[str, torch.Tensor] = {}
 
+    def empty_text(device: torch.device) -> torch.Tensor:
+        if "" not in text_cache:
+            text_cache[""] = gen.text_embeddings([""])[0]
+        return text_cache[""].to(device)[None]
+
     def loss_fn(model, idx, generator, device):
         gen.codec.to(device)
         gen.text_encoder.to(device)
         spatial, text, dt, target = mask_batch_inputs(gen, data, idx, text_cache)
-        logits = model(spatial, text, dt)
+        # classifier-free style dropout, as the renderer's (App. A.3), so -TG / -TE have an input they know
+        n = len(idx)
+        keep_text = (torch.rand(n, generator=generator) >= drop_p).float().to(device)
+        keep_time = (torch.rand(n, generator=generator) >= drop_p).float().to(device)
+        text = torch.where(keep_text.view(-1, 1, 1) > 0, text, empty_text(device).expand_as(text))
+        logits = model(spatial, text, dt, keep_time)
         return F.binary_cross_entropy_with_logits(logits.float(), target)
 
     def save(core, folder):

@@ -80,13 +80,17 @@ def train_renderer(
         noise = torch.randn(z0.shape, generator=generator).to(device)
         s = torch.randint(0, sched.config.num_train_timesteps, (n,), generator=generator).to(device)
         noisy = sched.add_noise(z0, noise, s)
+        if rend.one_step:  # a regressor: no noisy latent to read, one fixed timestep (Preset.renderer_one_step)
+            s, noisy = torch.zeros_like(s), torch.zeros_like(noisy)
         keep = {c: (torch.rand(n, generator=generator) >= drop_p).float().to(device) for c in CONDITIONS}
-        eps = model(noisy, s, zt, prev, b["mt"].to(device), text, clips[:, 0], clips[:, 1], b["dt_s"].to(device), keep)
+        eps = model(
+            noisy, s, zt, prev, b["mt"].to(device), text, clips[:, 0], clips[:, 1], b["dt_s"].to(device), keep, target
+        )
         target = _regression_target(sched, z0, noise, s)
         if rend.residual:  # the change from the current canvas (Preset.renderer_residual)
             base = rend.encode(prev)
             target = target - base
-            eps = rend.change(eps.float(), base)
+            eps = rend.change(eps.float(), base, zt)
         return F.mse_loss(eps.float(), target)
 
     def save(core, folder):
