@@ -26,11 +26,13 @@ def _images(seed: int = 0):
 
 def test_mask_generator_input_output_and_roundtrip(preset, tmp_path: Path):
     gen = load_mask_generator(preset)
-    assert gen.core.unet.config.in_channels == 2 * 48 + 1  # [E(I_T), E(I_{t-1}), M_d]
-    assert gen.core.unet.config.out_channels == 1
+    # [E(I_T), E(I_{t-1}), M_d], M_d and M̂_t as the pixel codec's 4×4 space-to-depth cells
+    assert gen.core.unet.config.in_channels == 2 * 48 + 16
+    assert gen.core.unet.config.out_channels == 16 and gen.space_to_depth
     target, current, md = _images()
     probs = gen.predict(target, current, md, "sky", 20.0)
     assert probs.shape == (72, 90) and probs.min() >= 0 and probs.max() <= 1
+    assert not np.allclose(probs, gen.predict(target, current, md, "sky", 20.0, use_time=False))  # the -TE input
     assert not np.allclose(probs, gen.predict(target, current, md, "grass", 20.0))  # text reaches the UNet
     assert not np.allclose(probs, gen.predict(target, current, md, "sky", 60.0))  # so does Δt
     gen.save_pretrained(tmp_path / "m")

@@ -69,13 +69,14 @@ class MaskGenerator:
         """Initialise from the preset's pretrained SD UNet (input widened to 2·latent+1, output 1 channel)."""
         codec = load_codec(preset.base, "vae")
         unet = UNet2DConditionModel.from_pretrained(preset.base, subfolder="unet")
-        set_conv_in(unet, 2 * latent_channels(codec) + 1)
-        set_conv_out(unet, 1)
+        cells = downsample_factor(codec) ** 2 if preset.mask_space_to_depth else 1
+        set_conv_in(unet, 2 * latent_channels(codec) + cells)
+        set_conv_out(unet, cells)
         cross = int(unet.config.cross_attention_dim)
         time_encoder = TimeEncoder(out_dim=cross, hidden_dims=preset.time_hidden_dims)
         tokenizer = CLIPTokenizer.from_pretrained(preset.base, subfolder="tokenizer")
         text_encoder = CLIPTextModel.from_pretrained(preset.base, subfolder="text_encoder")
-        info = {"preset": preset.name, "base": preset.base}
+        info = {"preset": preset.name, "base": preset.base, "space_to_depth": bool(preset.mask_space_to_depth)}
         return cls(MaskGeneratorCore(unet, time_encoder), codec, tokenizer, text_encoder, preset.resolution, info)
 
     @classmethod
@@ -121,13 +122,29 @@ class MaskGenerator:
     def factor(self) -> int:
         return downsample_factor(self.codec)
 
+    @property
+    def space_to_depth(self) -> bool:
+        """True when masks travel as the codec's space-to-depth cells (``Preset.mask_space_to_depth``): M_d in
+        and M̂_t out at the model's full resolution, not one value per latent cell."""
+        return bool(self.info.get("space_to_depth", False))
+
+    def logits_at_resolution(self, logits: torch.Tensor) -> torch.Tensor:
+        """g_mask's output as (B, 1, R, R) logits at the model's resolution."""
+        if self.space_to_depth:
+            return F.pixel_shuffle(logits, self.factor)
+        return F.interpolate(logits, size=(self.resolution, self.resolution), mode="bilinear", align_corners=False)
+
     # ---------------------------------------------------------------- inputs
     def spatial_input(self, target: torch.Tensor, current: torch.Tensor, md: torch.Tensor) -> torch.Tensor:
         """[E(I_T), E(I_{t-1}), M_d↓]: images (B,3,R,R) in [-1,1], M_d (B,1,R,R) in [0,1]."""
         dev = self.device
         zt = encode_images(self.codec, target.to(dev)).float()
         zc = encode_images(self.codec, current.to(dev)).float()
-        md_small = F.interpolate(md.to(dev).float(), size=zt.shape[-2:], mode="area")
+        md = md.to(dev).float()
+        if self.space_to_depth:
+            md_small = F.pixel_unshuffle(md, self.factor)
+        else:
+            md_small = F.interpolate(md, size=zt.shape[-2:], mode="area")
         return torch.cat([zt, zc, md_small], dim=1)
 
     def text_embeddings(self, texts: list[str]) -> torch.Tensor:
@@ -157,7 +174,8 @@ class MaskGenerator:
         keep = torch.tensor([1.0 if use_time else 0.0], device=self.device)
         logits = self.core(spatial, self.text_embeddings([text]), dt, keep)
         h, w = current_rgb.shape[:2]
-        probs = torch.sigmoid(F.interpolate(logits.float(), size=(h, w), mode="bilinear", align_corners=False))
+        logits = self.logits_at_resolution(logits.float())
+        probs = torch.sigmoid(F.interpolate(logits, size=(h, w), mode="bilinear", align_corners=False))
         return probs[0, 0].cpu().numpy().astype(np.float32)
 
 

@@ -102,6 +102,9 @@ class Preset:
     renderer_one_step: bool = False
     # g_f reaches the latent resolution by pixel unshuffle instead of strided convs (tiny only)
     feature_space_to_depth: bool = False
+    # masks travel as the pixel codec's space-to-depth cells: M_d into g_mask and M̂_t out of it at the model's
+    # full resolution, not one value per latent cell (tiny only: 16×16 cells made 32-px blocks of a 512-px canvas)
+    mask_space_to_depth: bool = False
     # reference attention whose queries and keys know each token's place on the canvas (tiny only)
     reference_positional: bool = False
     # I_T also enters g_f beside [I_{t-1}, M_t] (the paper's -RN wiring)
@@ -156,6 +159,7 @@ _TINY_TEMPLATE = Preset(
     renderer_composite=True,
     renderer_one_step=True,
     feature_space_to_depth=True,
+    mask_space_to_depth=True,
     reference_positional=True,
     # unguided: App. A.4's scales took rollouts to D 0.9 (benchmarks/renderer_diagnostics.py)
     guidance=(1.0, 1.0, 1.0, 1.0),

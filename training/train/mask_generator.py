@@ -26,8 +26,11 @@ def mask_batch_inputs(gen: MaskGenerator, data: PairDataset, idx: np.ndarray, te
         for t, e in zip(missing, gen.text_embeddings(missing), strict=True):
             text_cache[t] = e
     text = torch.stack([text_cache[t] for t in b["text"]]).to(spatial.device)
-    # "downsampled GT mask": area average, so a latent cell half covered is a 0.5 target
-    target = F.interpolate(b["mt"].to(spatial.device), size=spatial.shape[-2:], mode="area")
+    mt = b["mt"].to(spatial.device)
+    if gen.space_to_depth:  # the mask's cells, as g_mask outputs them
+        target = F.pixel_unshuffle(mt, gen.factor)
+    else:  # "downsampled GT mask": area average, so a latent cell half covered is a 0.5 target
+        target = F.interpolate(mt, size=spatial.shape[-2:], mode="area")
     return spatial, text, b["dt_s"].to(spatial.device), target
 
 
