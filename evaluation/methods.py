@@ -5,9 +5,10 @@ was trained with each condition (text, predicted CLIP, time, mask) zeroed indepe
 so at test time a condition is removed by feeding that dropped (zero) value in every guidance branch and
 giving it no guidance term — the input the model learnt to read as "condition absent":
 
-- ``ours-TE``: the renderer's Δt token g_t(Δt) is zero (the mask generator keeps its Δt: it has no
-  dropped value for it);
-- ``ours-TG``: no text generator; the renderer's text embedding is zero and the mask generator reads "";
+- ``ours-TE``: the Δt tokens g_t(Δt) of the renderer and of the mask generator are zero (the paper: "omitting
+  the time interval in the pipeline"; the mask generator too was trained with Δt dropped 10 % of the time);
+- ``ours-TG``: no text generator; the renderer's text embedding is zero and the mask generator reads "" (its
+  dropped text);
 - ``ours-MG``: no mask generator; the renderer's mask input is zero (its dropped value) and the recorded
   region of every update is the whole canvas;
 - ``ours-RN``: g_u's self-attention does not attend to ReferenceNet tokens (the target then reaches the

@@ -24,6 +24,13 @@ def _studio_args(parser: argparse.ArgumentParser, count: int) -> None:
     parser.add_argument("--count", type=int, default=count, help="number of videos")
     parser.add_argument("--seed", type=int, default=0, help="the same seed gives the same videos")
     parser.add_argument("--duration", type=float, default=60.0, help="seconds of video per painting")
+    parser.add_argument(
+        "--pace",
+        type=float,
+        default=None,
+        metavar="STROKES_PER_S",
+        help="the painter's pace: each video lasts its strokes / pace seconds (instead of --duration)",
+    )
     parser.add_argument("--size", type=_size, default=(640, 480), help="video size WxH")
     parser.add_argument("--fps", type=int, default=25)
 
@@ -31,7 +38,7 @@ def _studio_args(parser: argparse.ArgumentParser, count: int) -> None:
 def _studio_config(args: argparse.Namespace):
     from evaluation.studio import StudioConfig
 
-    return StudioConfig(duration_s=args.duration, size=args.size, fps=args.fps)
+    return StudioConfig(duration_s=args.duration, size=args.size, fps=args.fps, strokes_per_s=args.pace)
 
 
 def cmd_synth(args: argparse.Namespace) -> int:

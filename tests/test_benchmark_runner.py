@@ -57,14 +57,14 @@ def _seen(renderer, guidance: Guidance) -> dict:
     record: dict = {}
     original = core.denoise
 
-    def spy(noisy, timesteps, prev_images, masks, tokens, target_images=None):
+    def spy(noisy, timesteps, prev_images, masks, tokens):
         record.update(
             tokens=tokens.clone(),
             masks=masks.clone(),
             bank=len(core.bank),
             readers=sum(isinstance(p, ReferenceReader) for p in core.unet.attn_processors.values()),
         )
-        return original(noisy, timesteps, prev_images, masks, tokens, target_images)
+        return original(noisy, timesteps, prev_images, masks, tokens)
 
     core.denoise = spy
     try:

@@ -95,11 +95,9 @@ def test_training_and_sampling_feed_the_unet_the_same_inputs(tmp_path: Path):
     original = RendererCore.denoise
 
     def spy(phase):
-        def record(self, noisy, timesteps, prev_images, masks, tokens, target_images=None):
-            out = original(self, noisy, timesteps, prev_images, masks, tokens, target_images)
-            seen[phase].append(
-                [t.detach().clone() for t in (noisy, timesteps, prev_images, masks, tokens, target_images, out)]
-            )
+        def record(self, noisy, timesteps, prev_images, masks, tokens):
+            out = original(self, noisy, timesteps, prev_images, masks, tokens)
+            seen[phase].append([t.detach().clone() for t in (noisy, timesteps, prev_images, masks, tokens, out)])
             return out
 
         return record
@@ -118,7 +116,7 @@ def test_training_and_sampling_feed_the_unet_the_same_inputs(tmp_path: Path):
     finally:
         RendererCore.denoise = original
     (trained,), (sampled,) = seen["train"], seen["sample"]
-    names = ("noisy latent", "timestep", "I_{t-1}", "M_t", "tokens", "I_T", "g_u output")
+    names = ("noisy latent", "timestep", "I_{t-1}", "M_t", "tokens", "g_u output")
     for name, a, b in zip(names, trained, sampled, strict=True):
         assert a.shape == b.shape and torch.allclose(a.float(), b.float(), atol=1e-5), name
     # the frame is the training prediction, composed at the canvas size

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import os
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
 
@@ -93,6 +93,9 @@ def generate_video(
     """
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
+    if config.strokes_per_s is not None:  # the painting (strokes) does not depend on the duration: count, then time
+        sketch = Studio(video_id, seed, replace(config, duration_s=1.0, fps=1, strokes_per_s=None))
+        config = config.paced(len(sketch.stroke_times))
     studio = Studio(video_id, seed, config)
     truth = studio.truth()
     video = SyntheticVideo(

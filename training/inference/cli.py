@@ -16,6 +16,7 @@ from training.data.previews import frame_strip
 from training.data.storage import atomic_dir
 from training.data.video_writer import write_mp4
 from training.inference.paint import PaintConfig, PaintResult, paint
+from training.plots import curves_png
 from training.tracking import REGISTERED_MODELS
 
 
@@ -31,7 +32,8 @@ def resolve_model(explicit: Path | None, registered: str, tracking_uri: str) -> 
 
 
 def write_outputs(result: PaintResult, size: tuple[int, int], out: Path, fps: float = 2.0) -> list[Path]:
-    """Keyframes ``NNN.png`` (000 = white canvas) at the painting's size, ``process.mp4``, ``steps.jpg``."""
+    """Keyframes ``NNN.png`` (000 = white canvas) at the painting's size, ``process.mp4``, ``steps.jpg`` (each
+    update with its text and mask) and ``distance.png`` (D̄ to the target after each update)."""
     width, height = size
     frames = [np.full((height, width, 3), 255, np.uint8)]
     frames += [cv2.resize(step.image, (width, height), interpolation=cv2.INTER_CUBIC) for step in result.steps]
@@ -46,6 +48,14 @@ def write_outputs(result: PaintResult, size: tuple[int, int], out: Path, fps: fl
             captions += [step.text or "(no text)", "mask"]
         if tiles:
             write_image(tmp / "steps.jpg", frame_strip(tiles, captions, height=128))
+        curve = result.distance_curve()
+        curves_png(
+            {"painting": (np.arange(len(curve), dtype=float), np.array(curve))},
+            tmp / "distance.png",
+            "canvas update",
+            f"D̄(target, canvas) [{result.distance_name}]",
+            f"{len(result.steps)} updates, stopped: {result.stop_reason}",
+        )
     return sorted(out.iterdir())
 
 
@@ -94,6 +104,10 @@ def run_paint_cli(args: argparse.Namespace) -> int:
     bar.close()
     written = write_outputs(result, (target.shape[1], target.shape[0]), args.out)
     seconds = [step.seconds for step in result.steps]
-    per_update = f"{np.mean(seconds):.2f} s per canvas update" if seconds else "no update"
-    print(f"{len(result.steps)} updates ({result.stop_reason}), {per_update}; wrote {len(written)} files to {args.out}")
+    per_update = f"{np.mean(seconds):.2f} s per canvas update (max {max(seconds):.2f})" if seconds else "no update"
+    curve = result.distance_curve()
+    print(
+        f"{len(result.steps)} updates ({result.stop_reason}), D̄ to the target {curve[0]:.3f} -> {curve[-1]:.3f} "
+        f"[{result.distance_name}], {per_update}; wrote {len(written)} files to {args.out}"
+    )
     return 0

@@ -92,6 +92,12 @@ class PaintResult:
     steps: list[PaintStep] = field(default_factory=list)
     stop_reason: str = ""
     target: np.ndarray | None = None  # I_T at the working canvas size
+    start_distance: float = float("nan")  # D̄(I_T, white canvas)
+    distance_name: str = ""  # the backend of every D̄ here
+
+    def distance_curve(self) -> list[float]:
+        """D̄(I_T, canvas) before the first update and after each."""
+        return [self.start_distance, *(s.distance_to_target for s in self.steps)]
 
 
 def working_size(size: tuple[int, int], long_side: int) -> tuple[int, int]:
@@ -147,10 +153,11 @@ def paint(
     guidance = config.guidance_for(renderer.default_guidance)
     steps = config.num_inference_steps or renderer.default_steps
     stop_distance = distance.stop_distance if config.stop_distance is None else config.stop_distance
-    result = PaintResult(target=target)
+    result = PaintResult(target=target, distance_name=distance.name)
     previous_mask: np.ndarray | None = None
     small_changes = 0
     d_map = _distance_map(distance, target, canvas)
+    result.start_distance = mean_distance(d_map)
     for _ in range(config.max_steps):
         started = time.perf_counter()
         if mean_distance(d_map) < stop_distance:

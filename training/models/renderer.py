@@ -17,7 +17,6 @@ single-condition terms (ε_i − ε_∅), every ε_{-i} is a combination seen 7 
 from __future__ import annotations
 
 import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -28,7 +27,6 @@ import torch.nn.functional as F
 from diffusers import DDPMScheduler, EulerAncestralDiscreteScheduler, UNet2DConditionModel
 from diffusers.models.attention_processor import AttnProcessor2_0
 from torch import nn
-from torchvision.transforms.functional import gaussian_blur
 from transformers import CLIPTextModel, CLIPTokenizer, CLIPVisionModelWithProjection
 
 from .blocks import FeatureEncoder, NextClipGenerator, TimeEncoder
@@ -73,13 +71,6 @@ def alpha_change(out: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
     return torch.sigmoid(logits) * (colour - base)
 
 
-def smooth(x: torch.Tensor, sigma: float) -> torch.Tensor:
-    """Gaussian blur of (B, C, H, W) with standard deviation ``sigma`` pixels (differentiable)."""
-    if sigma <= 0:
-        return x
-    return gaussian_blur(x, kernel_size=2 * math.ceil(2 * sigma) + 1, sigma=sigma)
-
-
 def compose(
     canvas: torch.Tensor, target: torch.Tensor, opacity: torch.Tensor, finish: torch.Tensor, paint: torch.Tensor
 ) -> torch.Tensor:
@@ -100,12 +91,10 @@ class RendererCore(nn.Module):
         time_encoder: TimeEncoder,
         clip_generator: NextClipGenerator,
         positional: bool = False,
-        feature_target: bool = False,
     ) -> None:
         super().__init__()
         self.unet, self.reference_net = unet, reference_net
         self.feature_encoder, self.time_encoder, self.clip_generator = feature_encoder, time_encoder, clip_generator
-        self.feature_target = feature_target
         self.bank = install_reference_attention(unet, reference_net, positional)
 
     def write_reference(self, target_latents: torch.Tensor, clip_target: torch.Tensor) -> None:
@@ -122,11 +111,9 @@ class RendererCore(nn.Module):
         prev_images: torch.Tensor,
         masks: torch.Tensor,
         tokens: torch.Tensor,
-        target_images: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """ε prediction of g_u; the bank must hold the reference tokens."""
-        parts = [prev_images, masks] + ([target_images] if self.feature_target else [])
-        features = self.feature_encoder(torch.cat(parts, dim=1)).to(noisy.dtype)
+        features = self.feature_encoder(torch.cat([prev_images, masks], dim=1)).to(noisy.dtype)
         return self.unet(torch.cat([noisy, features], dim=1), timesteps, encoder_hidden_states=tokens).sample
 
     def condition_tokens(
@@ -158,14 +145,13 @@ class RendererCore(nn.Module):
         clip_target: torch.Tensor,
         dt_s: torch.Tensor,
         keep: dict[str, torch.Tensor],
-        target_images: torch.Tensor | None = None,
     ) -> torch.Tensor:
         """Training forward: ε prediction with classifier-free dropout given by ``keep``."""
         tokens = self.condition_tokens(text_emb, clip_current, clip_target, dt_s, keep)
         masks = masks * keep["mask"].view(-1, 1, 1, 1)
         self.write_reference(target_latents, clip_target)
         try:
-            return self.denoise(noisy, timesteps, prev_images, masks, tokens, target_images)
+            return self.denoise(noisy, timesteps, prev_images, masks, tokens)
         finally:
             self.bank.clear()
 
@@ -220,7 +206,7 @@ class Renderer:
             unet,
             reference_net,
             FeatureEncoder(
-                in_channels=7 if preset.feature_target else 4,
+                in_channels=4,
                 out_channels=preset.feature_channels,
                 block_channels=preset.feature_block_channels,
                 num_downsamples=0 if preset.feature_space_to_depth else int(np.log2(factor)),
@@ -229,7 +215,6 @@ class Renderer:
             TimeEncoder(out_dim=cross, hidden_dims=preset.time_hidden_dims),
             NextClipGenerator(clip_dim=clip_dim, out_dim=cross),
             positional=preset.reference_positional,
-            feature_target=preset.feature_target,
         )
         return cls(
             core,
@@ -247,11 +232,9 @@ class Renderer:
                 "alpha": alpha,
                 "one_step": residual and preset.renderer_one_step,
                 "composite": alpha and preset.renderer_composite,
-                "composite_blur": preset.composite_blur if alpha and preset.renderer_composite else 0.0,
                 "reference_positional": preset.reference_positional,
                 "guidance": list(preset.guidance),
                 "sampler_steps": 1 if residual and preset.renderer_one_step else preset.sampler_steps,
-                "feature_target": preset.feature_target,
             },
         )
 
@@ -270,7 +253,6 @@ class Renderer:
             TimeEncoder.from_pretrained(path, subfolder="time_encoder"),
             NextClipGenerator.from_pretrained(path, subfolder="clip_generator"),
             positional=bool(info.get("reference_positional", False)),
-            feature_target=bool(info.get("feature_target", False)),
         )
         return cls(
             core,
@@ -345,12 +327,9 @@ class Renderer:
         return F.pixel_unshuffle(new, factor) * scale - base
 
     def composite_fields(self, raw: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-        """A composite renderer's raw output as (opacity logits, finish logits, paint) images at its resolution,
-        smoothed by ``composite_blur`` pixels: each of the codec's sub-pixel channels is its own output, and
-        unsmoothed their small disagreements print a grid of the codec's block size on the canvas."""
+        """A composite renderer's raw output as (opacity logits, finish logits, paint) images at its resolution."""
         factor, scale = self.codec.config.factor, self.codec.config.scaling_factor
-        sigma = float(self.info.get("composite_blur", 0.0))
-        opacity, finish, paint = (smooth(F.pixel_shuffle(p, factor), sigma) for p in raw.split(raw.shape[1] // 3, 1))
+        opacity, finish, paint = (F.pixel_shuffle(p, factor) for p in raw.split(raw.shape[1] // 3, dim=1))
         # paint is a colour: bounded, or the renderer learns half-open opacity times out-of-range colours
         return opacity, finish, torch.tanh(paint / scale)
 
@@ -412,7 +391,7 @@ class Renderer:
             keep,
         )
         masks = mask_t.expand(n, -1, -1, -1) * keep["mask"].view(-1, 1, 1, 1)
-        prevs, targets = prev.expand(n, -1, -1, -1), target.expand(n, -1, -1, -1)
+        prevs = prev.expand(n, -1, -1, -1)
         target_latents = self.encode(target)
         # Euler-ancestral steps on ε; a z_0-predicting model (tiny preset) is converted: ε = (x − ẑ_0) / σ
         predicts_sample = self.scheduler.config.prediction_type == "sample"
@@ -436,7 +415,7 @@ class Renderer:
                 s = t.expand(n).to(dev)
                 if self.one_step:  # as trained: no noisy latent, timestep 0
                     x, s = torch.zeros_like(x), torch.zeros_like(s)
-                pred = core.denoise(x, s, prevs, masks, tokens, targets).float()
+                pred = core.denoise(x, s, prevs, masks, tokens).float()
                 # guidance on g_u's raw output (ε, or the alpha renderer's logits and colours)
                 raw = pred[:1].clone()
                 for b, name in enumerate(dropped, start=1):

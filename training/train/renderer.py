@@ -83,9 +83,7 @@ def train_renderer(
         if rend.one_step:  # a regressor: no noisy latent to read, one fixed timestep (Preset.renderer_one_step)
             s, noisy = torch.zeros_like(s), torch.zeros_like(noisy)
         keep = {c: (torch.rand(n, generator=generator) >= drop_p).float().to(device) for c in CONDITIONS}
-        eps = model(
-            noisy, s, zt, prev, b["mt"].to(device), text, clips[:, 0], clips[:, 1], b["dt_s"].to(device), keep, target
-        )
+        eps = model(noisy, s, zt, prev, b["mt"].to(device), text, clips[:, 0], clips[:, 1], b["dt_s"].to(device), keep)
         target = _regression_target(sched, z0, noise, s)
         if rend.residual:  # the change from the current canvas (Preset.renderer_residual)
             base = rend.encode(prev)
