@@ -181,6 +181,35 @@ class BenchmarkResult:
         return out
 
 
+def head_to_head(table: pd.DataFrame, method: str = "ours", metrics: Seq[str] = CURVE_METRICS) -> dict[str, list[str]]:
+    """For every other method of the table, the metrics on which ``method`` is strictly better."""
+    rows = table.set_index("method")
+    if method not in rows.index:
+        return {}
+    mine = rows.loc[method]
+    out: dict[str, list[str]] = {}
+    for other, row in rows.drop(index=method).iterrows():
+        better = []
+        for m in metrics:
+            a, b = mine[m], row[m]
+            if pd.isna(a) or pd.isna(b):
+                continue
+            if (float(a) < float(b)) if LOWER_IS_BETTER[m] else (float(a) > float(b)):
+                better.append(m)
+        out[str(other)] = better
+    return out
+
+
+def head_to_head_markdown(table: pd.DataFrame, distance: DistanceBackend, method: str = "ours") -> str:
+    """One line per other method: where ``method`` is better, of the four metrics the targets compare."""
+    labels = {**LABELS, "lpips": distance_label(distance)}
+    lines = []
+    for other, better in head_to_head(table, method).items():
+        named = ", ".join(labels[m] for m in better) or "none"
+        lines.append(f"- {method} vs {other}: better on {len(better)} of {len(CURVE_METRICS)} ({named})")
+    return "\n".join(lines)
+
+
 def _fmt(value: Any) -> str:
     if value is None or (isinstance(value, float) and np.isnan(value)):
         return "n/a"
@@ -311,6 +340,8 @@ def run_benchmark(
         with atomic_path(csv_path) as tmp:
             table.to_csv(tmp, index=False)
         markdown = comparison_markdown(table, distance, fid_note)
+        if "ours" in set(table["method"]) and len(table) > 1:
+            markdown += "\n" + head_to_head_markdown(table, distance) + "\n"
         md_path = out / "comparison.md"
         with atomic_path(md_path) as tmp:
             Path(tmp).write_text(markdown)
@@ -461,6 +492,7 @@ __all__ = [
     "comparison_markdown",
     "curve_slopes",
     "distance_curve",
+    "head_to_head",
     "run_benchmark",
     "sequences_from_manifest",
     "time_map",

@@ -16,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from training.data.images import read_rgb
+from training.data.images import fit_long_side, read_rgb
 from training.data.official import IMAGE_EXTENSIONS, read_official_layout
 
 DEFAULT_LONG_SIDE = 512
@@ -72,15 +72,6 @@ class Sequence:
 def white_canvas(size: tuple[int, int]) -> np.ndarray:
     w, h = size
     return np.full((h, w, 3), 255, np.uint8)
-
-
-def fit_long_side(size: tuple[int, int], long_side: int | None) -> tuple[int, int]:
-    """(w, h) scaled down so that max(w, h) <= long_side (never up); None keeps the size."""
-    w, h = size
-    if long_side is None or max(w, h) <= long_side:
-        return w, h
-    scale = long_side / max(w, h)
-    return max(1, round(w * scale)), max(1, round(h * scale))
 
 
 def resize_to(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:

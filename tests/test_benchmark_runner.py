@@ -359,3 +359,18 @@ def test_only_the_pretrained_lpips_backend_is_reported_as_lpips():
     assert is_true_lpips("lpips-alex-v0.1")
     assert not is_true_lpips("lpips-alex-v0.1-random-backbone")
     assert not is_true_lpips("colour-structure-v1")
+
+
+def test_head_to_head_counts_strict_wins_in_each_metrics_direction():
+    from evaluation.runner import head_to_head, head_to_head_markdown
+
+    table = pd.DataFrame(
+        [
+            {"method": "ours", "lpips": 0.3, "iou": 0.5, "ddc": 0.1, "dts": 0.2},
+            {"method": "fade", "lpips": 0.6, "iou": 0.7, "ddc": 0.1, "dts": 0.02},  # a tie on DDC is no win
+            {"method": "ours-TE", "lpips": 0.4, "iou": 0.4, "ddc": 0.3, "dts": float("nan")},
+        ]
+    )
+    assert head_to_head(table) == {"fade": ["lpips"], "ours-TE": ["lpips", "iou", "ddc"]}
+    text = head_to_head_markdown(table, make_backend("colour-structure"))
+    assert "- ours vs fade: better on 1 of 4 (D (colour-structure-v1))" in text.splitlines()

@@ -302,3 +302,18 @@ def test_strokes_progress_locally() -> None:
     assert len(fractions) > 60
     assert np.median(fractions) < 0.03, "five frames should only change a small part of the canvas"
     assert np.median(inside) > 0.95
+
+
+def test_a_paced_painter_takes_longer_over_a_busier_painting(tmp_path: Path) -> None:
+    config = StudioConfig(size=(96, 72), fps=2, canvas_long_side=64, strokes_per_s=40.0)
+    lasted = {}
+    for seed in (3, 4):
+        video = generate_video(tmp_path, f"paced-{seed}", seed, config)
+        truth = json.loads(video.truth_path.read_text())
+        strokes = sum(layer["strokes"] for layer in truth["layers"])
+        lasted[strokes] = truth["n_frames"] / config.fps
+        assert lasted[strokes] == pytest.approx(strokes / 40.0, abs=0.6)  # its strokes at the pace, to a frame
+    assert len(lasted) == 2  # two paintings of different sizes: two durations
+    assert StudioConfig(duration_s=60.0).paced(5000).duration_s == 60.0  # no pace: the set duration
+    with pytest.raises(ValueError, match="positive"):
+        StudioConfig(strokes_per_s=0.0).paced(10)

@@ -130,8 +130,9 @@ def test_paint_command_uses_the_registered_models_and_writes_frames_video_and_st
     quick = ["--steps", "2", "--max-updates", "2", "--distance", "colour-structure"]
     code = main(["paint", str(image), "--out", str(out), "--data-root", str(trained["root"]), *quick])
     assert code == 0
-    frames = sorted(out.glob("*.png"))
+    frames = sorted(out.glob("[0-9][0-9][0-9].png"))
     assert 2 <= len(frames) <= 3 and frames[0].name == "000.png"
+    assert (out / "distance.png").is_file()
     assert (cv2.imread(str(frames[0])) == 255).all() and cv2.imread(str(frames[-1])).shape == (48, 80, 3)
     with av.open(str(out / "process.mp4")) as video:
         assert sum(1 for _ in video.decode(video=0)) >= len(frames)

@@ -36,3 +36,12 @@ def read_gray(path: Path | str) -> np.ndarray:
     if pixels is None:
         raise FileNotFoundError(f"{path}: missing or not an image; re-materialize the asset that wrote it")
     return pixels
+
+
+def fit_long_side(size: tuple[int, int], long_side: int | None) -> tuple[int, int]:
+    """(w, h) scaled down so that max(w, h) <= long_side (never up); None keeps the size."""
+    w, h = size
+    if long_side is None or max(w, h) <= long_side:
+        return w, h
+    scale = long_side / max(w, h)
+    return max(1, round(w * scale)), max(1, round(h * scale))

@@ -24,6 +24,7 @@ import numpy as np
 import torch
 
 from training.data.difference import DistanceBackend, binarize, iou, mean_distance
+from training.data.images import fit_long_side
 from training.models.mask_generator import MaskGenerator
 from training.models.renderer import CONDITIONS, Guidance, Renderer
 
@@ -100,13 +101,6 @@ class PaintResult:
         return [self.start_distance, *(s.distance_to_target for s in self.steps)]
 
 
-def working_size(size: tuple[int, int], long_side: int) -> tuple[int, int]:
-    """(w, h) of the working canvas: ``size`` scaled down so its long side is at most ``long_side``."""
-    w, h = size
-    scale = min(1.0, long_side / max(w, h))
-    return max(1, round(w * scale)), max(1, round(h * scale))
-
-
 def choose_mask(
     probs: np.ndarray, previous: np.ndarray | None, config: PaintConfig, dilate_px: int | None = None
 ) -> np.ndarray:
@@ -142,7 +136,7 @@ def paint(
     """Paint ``target_rgb`` (uint8 H×W×3) from a white canvas; returns the updates and why it stopped."""
     if target_rgb.dtype != np.uint8 or target_rgb.ndim != 3 or target_rgb.shape[2] != 3:
         raise ValueError(f"target must be a uint8 RGB image (H, W, 3), got {target_rgb.shape} {target_rgb.dtype}")
-    size = working_size((target_rgb.shape[1], target_rgb.shape[0]), config.long_side)
+    size = fit_long_side((target_rgb.shape[1], target_rgb.shape[0]), config.long_side)
     target = (
         target_rgb if size == target_rgb.shape[1::-1] else cv2.resize(target_rgb, size, interpolation=cv2.INTER_AREA)
     )
