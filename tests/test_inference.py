@@ -67,6 +67,44 @@ def test_paint_stops_after_two_updates_without_change():
     assert (texts[0] == 255).all()  # the first update starts from a white canvas
 
 
+@dataclass
+class _Alternating:
+    """A renderer that cycles through ``images``: changes the canvas every update."""
+
+    resolution: int
+    images: list[np.ndarray]
+    default_guidance: Guidance = field(default_factory=Guidance)
+    default_steps: int = 1
+    calls: int = 0
+
+    def generate(self, current, target, text, mask, dt_s, num_steps, guidance, generator):
+        self.calls += 1
+        return self.images[(self.calls - 1) % len(self.images)]
+
+
+def test_paint_stops_after_two_updates_without_progress_towards_the_target():
+    target = _target()
+    halfway = target.copy()
+    halfway[32:] = 255  # the bottom half still white
+    worse = halfway.copy()
+    worse[:16] = (200, 40, 40)  # repaints part of the finished top in a wrong colour
+    config = PaintConfig(max_steps=10, stop_distance=0.0)
+    distance = make_backend("colour-structure")
+    res = paint(target, _Alternating(64, [halfway, worse]), _AnyMask(), lambda c, t: "sky", distance, config)
+    # halfway (best so far), then worse and halfway again: two updates that change the canvas, neither closer
+    assert res.stop_reason == "no progress" and len(res.steps) == 3
+    assert min(s.change for s in res.steps) > 1e-3
+    res = paint(
+        target,
+        _Alternating(64, [halfway, worse]),
+        _AnyMask(),
+        lambda c, t: "sky",
+        distance,
+        PaintConfig(max_steps=10, stop_distance=0.0, patience=0),
+    )
+    assert res.stop_reason == "max steps"
+
+
 def test_paint_stops_when_the_canvas_reaches_the_target():
     target = _target()
     res = paint(
@@ -92,7 +130,7 @@ def test_paint_with_tiny_models_respects_max_steps(tmp_path):
         masks,
         lambda c, t: shown.append((c.shape, t.shape)) or "sky",
         make_backend("colour-structure"),
-        PaintConfig(max_steps=2, num_inference_steps=2),
+        PaintConfig(max_steps=2, num_inference_steps=2, patience=0),
         on_step=lambda i, s: seen.append(i),
     )
     assert res.stop_reason == "max steps" and seen == [1, 2]
