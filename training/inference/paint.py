@@ -7,7 +7,8 @@ the canvas and differs from the previous mask, IoU < 0.8), dilated; Î_t = rende
 updates each change the canvas by less than 1e-3 (App. A.4: D̄(Î_{t-2}, Î_{t-1}) and D̄(Î_{t-1}, Î_t)), when
 two consecutive updates bring D̄(I_T, ·) no lower than 90 % of its best before them (ours: the tiny renderer
 can repaint a region it cannot finish, changing the canvas every time without getting closer; chosen by DTS
-on training paintings, 0.49 -> 0.30 min), or after ``max_steps`` updates.
+on training paintings, 0.49 -> 0.30 min; the process then ends at its closest canvas), or after
+``max_steps`` updates.
 
 The canvas is kept at the target's size, its long side capped at ``long_side`` (the data pipeline's canvas
 size), so every model sees what it saw in training: the text generator [Î_{t-1} | I_T] at the painting's
@@ -194,6 +195,8 @@ def paint(
             result.stop_reason = "no change"
             return result
         if _stalled(curve, config.patience, config.min_progress):
+            # the updates after the closest canvas only repainted it: the process ends at that canvas
+            del result.steps[max(int(np.argmin(curve)), 1) :]
             result.stop_reason = "no progress"
             return result
     result.stop_reason = "max steps"
