@@ -11,9 +11,10 @@ giving it no guidance term — the input the model learnt to read as "condition 
   dropped text);
 - ``ours-MG``: no mask generator; the renderer's mask input is zero (its dropped value) and the recorded
   region of every update is the whole canvas;
-- ``ours-RN``: g_u's self-attention does not attend to ReferenceNet tokens (the target then reaches the
-  renderer only through the predicted-CLIP token). ReferenceNet was never dropped in training, so this
-  one is out of the training distribution;
+- ``ours-RN``: g_u's self-attention does not attend to ReferenceNet tokens (the target then reaches g_u
+  only through the predicted-CLIP token; the tiny preset's composite output still mixes I_T in by its finish
+  field). ReferenceNet was never dropped in training, so this one is out of the training distribution; the
+  paper trained each ablation apart, this one switches a route off in the full model;
 - ``ours-CE``: the predicted next-CLIP token g_c(·) is zero.
 """
 
