@@ -48,7 +48,12 @@ def training_dataset(
     context: dg.AssetExecutionContext, config: DatasetConfig, storage: StorageResource
 ) -> dg.MaterializeResult:
     videos = labelled_videos(storage.root)
-    manifest = build_manifest(storage.root, videos, config.val_fraction, config.validation_paintings)
+    manifest, pending = build_manifest(storage.root, videos, config.val_fraction, config.validation_paintings)
+    if pending:
+        context.log.warning(
+            f"{len(pending)} pending pair(s) left out, no label yet ({', '.join(pending[:5])}"
+            f"{' …' if len(pending) > 5 else ''}); see the every_pair_labelled check of instruction_labels"
+        )
     version = dataset_version(manifest)
     folder = storage.asset_dir("training_dataset") / version
     if folder.is_dir():
@@ -80,6 +85,7 @@ def training_dataset(
             "version": version,
             "paintings": int(manifest["painting"].nunique()),
             "pairs": len(manifest),
+            "pending_pairs_left_out": len(pending),
             "splits": table_metadata(splits.reset_index()),
             "val_rule": "named (validation_paintings)"
             if config.validation_paintings

@@ -14,8 +14,8 @@ from pipelines.partitions import videos_partitions
 from pipelines.resources import StorageResource
 from training.data.catalog import find_video
 from training.data.storage import write_parquet
+from training.labels.auto import NO_LABELLER_FIX, make_pair_labeller, read_pair_tables
 from training.labels.auto import auto_labels as label_pairs
-from training.labels.auto import make_pair_labeller, read_pair_tables
 from training.labels.llava import DEFAULT_LLAVA
 from training.labels.merge import correction_rate, most_frequent, unlabelled
 from training.labels.merge import instruction_labels as merge_labels
@@ -26,11 +26,12 @@ warnings.filterwarnings("ignore", message=".*observable_source_asset.*", categor
 
 
 class AutoLabelsConfig(dg.Config):
-    backend: Literal["auto", "llava", "synthetic", "nearest"] = Field(
+    backend: Literal["auto", "llava", "synthetic", "nearest", "none"] = Field(
         default="auto",
         description="llava: LLaVA-1.5 answering p' (App. A.2); synthetic: the studio's truth labels; nearest: "
-        "nearest neighbours of the corrected pairs; auto: llava when its weights are local, else synthetic for "
-        "studio videos, else nearest.",
+        "nearest neighbours of the corrected pairs; none: every pair pending for a person to label; auto: llava "
+        "when its weights are local, else synthetic for studio videos, else nearest when corrections exist, else "
+        "none.",
     )
     llava_model: str = Field(default=DEFAULT_LLAVA, description="Hub id or local directory of the LLaVA model.")
     device: str = Field(default="auto", description="auto (cuda when available), cpu or cuda[:n].")
@@ -53,24 +54,32 @@ def auto_labels(
         video_path = find_video(storage.videos_dir, video_id)
     except FileNotFoundError:
         video_path = None  # imported curated keyframes have no video file
-    labeller = make_pair_labeller(
-        config.backend,
-        video_path,
-        storage.root,
-        llava_model=config.llava_model,
-        device=config.device,
-        batch_size=config.batch_size,
-    )
+    with warnings.catch_warnings(record=True) as caught:  # e.g. a foreign <stem>.truth.json, ignored
+        warnings.simplefilter("always", UserWarning)
+        labeller = make_pair_labeller(
+            config.backend,
+            video_path,
+            storage.root,
+            llava_model=config.llava_model,
+            device=config.device,
+            batch_size=config.batch_size,
+        )
+    for warning in caught:
+        context.log.warning(str(warning.message))
     context.log.info(f"label backend: {labeller.backend} ({labeller.model_id})")
     table = label_pairs(video_id, pairs, masks, labeller)
     path = write_parquet(table, storage.table_path("auto_labels", video_id))
+    pending = int(table["text"].isna().sum())
+    if pending:
+        context.log.warning(f"{video_id}: {pending} of {len(table)} pairs are pending (no label); {NO_LABELLER_FIX}")
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(path)),
             "backend": labeller.backend,
             "model_id": labeller.model_id,
             "prompt_hash": labeller.prompt_hash,
-            "answered": int(table["text"].notna().sum()),
+            "answered": len(table) - pending,
+            "pending": pending,
             "labels": table_metadata(table[["pair_index", "text"]]),
         }
     )
@@ -122,10 +131,10 @@ def instruction_labels(context: dg.AssetExecutionContext, storage: StorageResour
                 description=(
                     "every pair has a label"
                     if not missing
-                    else f"{len(missing)} pair(s) have no label ({', '.join(missing[:5])}"
+                    else f"{len(missing)} of {len(labels)} pair(s) are pending ({', '.join(missing[:5])}"
                     f"{' …' if len(missing) > 5 else ''}): the auto backend gave no answer and nobody corrected "
-                    "them. Export with `inverse-painting labels export --csv`, fill the `correction` column, "
-                    "`labels import` it, then re-materialize instruction_labels."
+                    f"them; training_dataset leaves them out. To fix: {NO_LABELLER_FIX}; then re-materialize "
+                    "instruction_labels."
                 ),
             )
         ],

@@ -100,6 +100,8 @@ def _print_report(report) -> int:
         print(f"{asset}: {len(produced)} partitions materialized")
     for key, error in report.failures.items():
         print(f"FAILED {key}: {error}")
+    for key, why in report.failed_checks.items():
+        print(f"CHECK {key}: {why}")
     return 1 if report.failures else 0
 
 

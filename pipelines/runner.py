@@ -20,6 +20,8 @@ class ChainReport:
     outputs: dict[str, list[tuple[str, str]]] = field(default_factory=lambda: defaultdict(list))
     # "<video id>/<step>" -> what went wrong
     failures: dict[str, str] = field(default_factory=dict)
+    # "<video id>/<asset>:<check>" -> the failed check's description (the run itself succeeded: work pending)
+    failed_checks: dict[str, str] = field(default_factory=dict)
 
 
 def register_videos(instance: dg.DagsterInstance, video_ids: list[str]) -> list[str]:
@@ -66,6 +68,10 @@ def _record(result: dg.ExecuteInProcessResult, report: ChainReport, label: str) 
         report.outputs[materialization.asset_key.to_user_string()].append((label, str(path.value) if path else ""))
     for failure in result.get_step_failure_events():
         report.failures[f"{label}/{failure.step_key}"] = root_cause(failure.step_failure_data.error)
+    for check in result.get_asset_check_evaluations():
+        if not check.passed:
+            key = f"{label}/{check.asset_key.to_user_string()}:{check.check_name}"
+            report.failed_checks[key] = check.description or "failed"
 
 
 def run_job(

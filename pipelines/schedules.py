@@ -29,8 +29,8 @@ def retrain_schedule(context: dg.ScheduleEvaluationContext, storage: StorageReso
     if not videos:
         return dg.SkipReason(f"no labelled videos under {storage.root}; nothing to train on")
     try:
-        version = dataset_version(build_manifest(storage.root, videos))
-    except ValueError as exc:  # e.g. unlabelled pairs: training would fail the same way
+        version = dataset_version(build_manifest(storage.root, videos).table)
+    except ValueError as exc:  # e.g. no labelled pair yet: training would fail the same way
         return dg.SkipReason(f"dataset not ready: {exc}")
     stale = [m for m, v in trained_versions(context.instance).items() if v != version]
     if not stale:

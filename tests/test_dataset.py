@@ -56,20 +56,25 @@ def test_manifest_version_follows_content(tmp_path: Path) -> None:
     for k in range(5):
         write_video_tables(tmp_path, f"v{k}", ["sky", "trees"], shade=10 * k)
     videos = labelled_videos(tmp_path)
-    manifest = build_manifest(tmp_path, videos, val_fraction=0.4)
+    manifest = build_manifest(tmp_path, videos, val_fraction=0.4).table
     assert len(manifest) == 10 and manifest.groupby("painting")["split"].nunique().max() == 1
     assert set(manifest.loc[manifest["split"] == "val", "painting"]) == validation_paintings(videos, 0.4)
     version = dataset_version(manifest)
-    assert version == dataset_version(build_manifest(tmp_path, videos, val_fraction=0.4))
+    assert version == dataset_version(build_manifest(tmp_path, videos, val_fraction=0.4).table)
     # one mask file changes -> new version
     write_image(Path(manifest["mt_mask_path"].iloc[3]), np.zeros((8, 8, 3), np.uint8))
     assert dataset_version(manifest) != version
 
 
-def test_unlabelled_pairs_are_named(tmp_path: Path) -> None:
-    write_video_tables(tmp_path, "v0", ["sky", None])
-    with pytest.raises(ValueError, match="v0/001"):
-        build_manifest(tmp_path, ["v0"])
+def test_pending_pairs_are_left_out_and_named(tmp_path: Path) -> None:
+    write_video_tables(tmp_path, "v0", ["sky", None, " "])
+    manifest, pending = build_manifest(tmp_path, ["v0"])
+    assert manifest["pair_id"].tolist() == ["v0/000"] and pending == ["v0/001", "v0/002"]
+    write_video_tables(tmp_path, "v1", [None, None], shade=50)
+    with pytest.raises(ValueError, match="none of the 2 pairs of 1 video"):
+        build_manifest(tmp_path, ["v1"])
+    with pytest.raises(ValueError, match="every labelled pair belongs to a validation painting"):
+        build_manifest(tmp_path, ["v0", "v1"], val_paintings=["v0"])
     with pytest.raises(ValueError, match="no video has instruction labels"):
         build_manifest(tmp_path / "empty", [])
 
@@ -78,7 +83,7 @@ def test_named_validation_paintings_replace_the_fraction_rule(tmp_path: Path) ->
     for k in range(4):
         write_video_tables(tmp_path, f"v{k}", ["sky"], shade=10 * k)
     videos = labelled_videos(tmp_path)
-    manifest = build_manifest(tmp_path, videos, val_fraction=0.5, val_paintings=["v3"])
+    manifest = build_manifest(tmp_path, videos, val_fraction=0.5, val_paintings=["v3"]).table
     assert set(manifest.loc[manifest["split"] == "val", "painting"]) == {"v3"}  # exactly the named, not half
     assert validation_paintings(videos, 0.0, ["v1", "v2"]) == {"v1", "v2"}
     with pytest.raises(ValueError, match=r"\['v9'\] are not labelled videos.*v0, v1, v2, v3"):

@@ -184,6 +184,12 @@ def test_find_truth_follows_symlinks(tmp_path):
     (studio / "bad.truth.json").write_text("{")
     with pytest.raises(ValueError, match=r"bad\.truth\.json"):
         load_truth(studio / "bad.truth.json")
+    # a user's own <stem>.truth.json in another format: the video is treated as real footage, with a warning
+    for name, foreign in (("notes", {"notes": "sky first"}), ("mine", {"layers": [{"name": "sky", "t": 3}]})):
+        (videos / f"{name}.mp4").write_bytes(b"x")
+        (videos / f"{name}.truth.json").write_text(json.dumps(foreign))
+        with pytest.warns(UserWarning, match=rf"ignoring .*{name}\.truth\.json: not a studio truth file"):
+            assert find_truth(videos / f"{name}.mp4") is None
 
 
 def _scene(colour, rows, rng, texture=0.0, timeline=(0.5, 0.6)):

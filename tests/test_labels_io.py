@@ -263,7 +263,9 @@ def test_nearest_backend_learns_from_the_store_and_never_writes_it(data_root, tm
     assert sorted((store_dir(data_root) / "history").iterdir()) == history
     # auto: no local LLaVA, no truth file beside this path -> nearest, since corrections exist
     assert choose_backend("auto", tmp_path / "none.mp4", tmp_path / "no-llava", has_corrections=True) == "nearest"
-    with pytest.raises(ValueError, match="no label backend is usable"):
-        choose_backend("auto", tmp_path / "none.mp4", tmp_path / "no-llava")
+    # nothing usable: every pair pending, no text invented
+    assert choose_backend("auto", tmp_path / "none.mp4", tmp_path / "no-llava") == "none"
+    pending = auto_labels("v1", pairs, masks, make_pair_labeller("none", None, data_root))
+    assert pending["text"].isna().all() and set(pending["backend"]) == {"none"}
     with pytest.raises(ValueError, match="unknown label backend"):
         choose_backend("gpt", None)

@@ -13,6 +13,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from pathlib import Path
+from typing import NamedTuple
 
 import pandas as pd
 
@@ -62,15 +63,19 @@ def validation_paintings(video_ids: list[str], val_fraction: float, val_painting
     return set(ranked[:count])
 
 
+class Manifest(NamedTuple):
+    table: pd.DataFrame  # the labelled pairs (MANIFEST_EXTRA + MANIFEST_COLUMNS)
+    pending: list[str]  # pair ids left out: no label yet (auto backend without an answer, nobody corrected them)
+
+
 def build_manifest(
     data_root: Path, video_ids: list[str], val_fraction: float = 0.2, val_paintings: Sequence[str] = ()
-) -> pd.DataFrame:
-    """One row per labelled pair of ``video_ids`` (MANIFEST_COLUMNS + pair_id, video_id, pair_index).
+) -> Manifest:
+    """One row per labelled pair of ``video_ids`` (MANIFEST_COLUMNS + pair_id, video_id, pair_index), and the
+    ids of the pending pairs left out (training on them would teach the text generator an empty answer).
 
     The split follows :func:`validation_paintings`: exactly ``val_paintings`` when given, else ``val_fraction``.
-
-    Raises ValueError naming the pairs that have no instruction label: training on them would teach
-    the text generator an empty answer.
+    Raises ValueError when no pair is labelled, or when no labelled pair is left for training.
     """
     root = Path(data_root)
     held_out = validation_paintings(video_ids, val_fraction, val_paintings)
@@ -92,15 +97,24 @@ def build_manifest(
         raise ValueError(
             f"{root}: no video has instruction labels yet; materialize the per-video chain (process_videos) first"
         )
-    manifest = pd.concat(frames, ignore_index=True)
-    blank = manifest.loc[manifest["text"].isna(), "pair_id"].tolist()
-    if blank:
+    everything = pd.concat(frames, ignore_index=True)
+    labelled = everything["text"].notna() & everything["text"].astype("string").str.strip().ne("")
+    pending = everything.loc[~labelled, "pair_id"].tolist()
+    manifest = everything[labelled].copy()
+    fix = (
+        "label them: `inverse-painting labels export --csv`, fill the `correction` column, `labels import` it, "
+        "re-materialize instruction_labels (or make LLaVA weights local and re-materialize auto_labels)"
+    )
+    if manifest.empty:
+        raise ValueError(f"none of the {len(pending)} pairs of {len(frames)} video(s) is labelled yet; {fix}")
+    if not manifest["split"].eq("train").any():
         raise ValueError(
-            f"{len(blank)} pair(s) have no instruction label ({', '.join(blank[:5])}); correct them with "
-            "`inverse-painting labels export --csv` / `labels import`, then re-materialize instruction_labels"
+            f"every labelled pair belongs to a validation painting ({', '.join(sorted(held_out))}) and "
+            f"{len(pending)} pairs are pending; {fix}, or hold out fewer paintings"
         )
     manifest["text"] = manifest["text"].astype(str)
-    return manifest[[*MANIFEST_EXTRA, *MANIFEST_COLUMNS]].sort_values(["video_id", "pair_index"], ignore_index=True)
+    table = manifest[[*MANIFEST_EXTRA, *MANIFEST_COLUMNS]].sort_values(["video_id", "pair_index"], ignore_index=True)
+    return Manifest(table, pending)
 
 
 def dataset_version(manifest: pd.DataFrame) -> str:

@@ -18,7 +18,12 @@ from training.labels.store import now_utc, pair_id, parse_pair_id
 from training.labels.synthetic import find_truth, load_layer_masks, load_truth, synthetic_label
 
 AUTO_COLUMNS = ["pair_id", "video_id", "pair_index", "text", "backend", "model_id", "prompt_hash", "labelled_at"]
-BACKENDS = ("auto", "llava", "synthetic", "nearest")
+BACKENDS = ("auto", "llava", "synthetic", "nearest", "none")
+NO_LABELLER_FIX = (
+    "label the pairs by hand (`inverse-painting labels export --csv`, fill the `correction` column, "
+    "`inverse-painting labels import` it), or make LLaVA weights local (models resource / auto_labels llava_model), "
+    "or, once some pairs are corrected, re-materialize auto_labels with the `nearest` backend"
+)
 
 
 class PairLabeller(Protocol):
@@ -82,6 +87,17 @@ class LlavaPairs:
             images = [(read_rgb(a), read_rgb(b)) for a, b in paths[start : start + step]]
             out += [t or None for t in self.labeller.label(images)]
         return out
+
+
+class PendingPairs:
+    """No labeller: every pair stays pending (text None) until a person corrects it; nothing is invented."""
+
+    backend = "none"
+    model_id = "none"
+    prompt_hash = prompt_hash(P_LABEL)
+
+    def label_table(self, pairs: pd.DataFrame, masks: pd.DataFrame | None = None) -> list[str | None]:
+        return [None] * len(pairs)
 
 
 class NearestPairs:
@@ -171,7 +187,8 @@ def fit_nearest(data_root: Path, corrections: pd.DataFrame, k: int | None = None
 def choose_backend(
     requested: str, video_path: Path | None, llava_model: str | Path = DEFAULT_LLAVA, has_corrections: bool = False
 ) -> str:
-    """Resolve `auto`: llava when its weights are local, else synthetic for studio videos, else nearest."""
+    """Resolve `auto`: llava when its weights are local, else synthetic for studio videos, else nearest when
+    corrections exist, else none (every pair pending for a person to label)."""
     if requested not in BACKENDS:
         raise ValueError(f"unknown label backend {requested!r}; choose one of {', '.join(BACKENDS)}")
     if requested != "auto":
@@ -182,10 +199,7 @@ def choose_backend(
         return "synthetic"
     if has_corrections:
         return "nearest"
-    raise ValueError(
-        f"no label backend is usable for {video_path}: LLaVA weights ({llava_model}) are not local, the video has "
-        "no studio truth file, and there are no corrections for the nearest backend to learn from"
-    )
+    return "none"
 
 
 def synthetic_labeller(video_path: Path) -> SyntheticLabeller:
@@ -240,6 +254,8 @@ def make_pair_labeller(
     chosen = choose_backend(backend, video_path, llava_model, has_corrections=not corrections.empty)
     if chosen == "llava":
         return LlavaPairs(LlavaLabeller(llava_model, device=device, batch_size=batch_size))
+    if chosen == "none":
+        return PendingPairs()
     if chosen == "synthetic":
         if video_path is None:
             raise ValueError("the synthetic backend needs the video's path to find its truth file")

@@ -13,6 +13,7 @@ kept for pairs without masks, in 83 %.
 from __future__ import annotations
 
 import json
+import warnings
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -24,11 +25,25 @@ from training.data.images import read_gray
 TRUTH_SUFFIX = ".truth.json"
 
 
+LAYER_KEYS = ("label", "start_ms", "end_ms")  # what the synthetic backend reads of each truth layer
+
+
 def find_truth(video_path: Path | str) -> Path | None:
-    """The studio's `<stem>.truth.json` beside the video (symlinks followed), or None for other videos."""
+    """The studio's `<stem>.truth.json` beside the video (symlinks followed), or None for other videos.
+
+    A `<stem>.truth.json` in another format (a user's own annotations, another tool's) is not the studio's:
+    it is ignored with a warning, so the video is labelled like any real one instead of failing.
+    """
     real = Path(video_path).resolve()
     candidate = real.with_name(real.stem + TRUTH_SUFFIX)
-    return candidate if candidate.is_file() else None
+    if not candidate.is_file():
+        return None
+    try:
+        load_truth(candidate)
+    except ValueError as exc:
+        warnings.warn(f"ignoring {candidate}: not a studio truth file ({exc})", UserWarning, stacklevel=2)
+        return None
+    return candidate
 
 
 def load_truth(path: Path | str) -> dict:
@@ -38,6 +53,12 @@ def load_truth(path: Path | str) -> dict:
         raise ValueError(f"{path}: not a readable studio truth file ({exc}); regenerate the synthetic video") from exc
     if not isinstance(truth, dict) or not isinstance(truth.get("layers"), list):
         raise ValueError(f"{path}: truth file has no 'layers' list; regenerate the synthetic video")
+    for layer in truth["layers"]:
+        if not isinstance(layer, dict) or any(key not in layer for key in LAYER_KEYS):
+            raise ValueError(
+                f"{path}: every truth layer needs {', '.join(LAYER_KEYS)}; got {layer!r:.80}; regenerate the "
+                "synthetic video"
+            )
     return truth
 
 
