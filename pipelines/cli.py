@@ -33,12 +33,21 @@ def _studio_args(parser: argparse.ArgumentParser, count: int) -> None:
     )
     parser.add_argument("--size", type=_size, default=(640, 480), help="video size WxH")
     parser.add_argument("--fps", type=int, default=25)
+    parser.add_argument(
+        "--style",
+        choices=("strokes", "timelapse"),
+        default="strokes",
+        help="strokes: paint appears stroke by stroke; timelapse: the canvas is captured every 5-9 s and each "
+        "capture cross-fades into the next, as in real time-lapses",
+    )
 
 
 def _studio_config(args: argparse.Namespace):
     from evaluation.studio import StudioConfig
 
-    return StudioConfig(duration_s=args.duration, size=args.size, fps=args.fps, strokes_per_s=args.pace)
+    return StudioConfig(
+        duration_s=args.duration, size=args.size, fps=args.fps, strokes_per_s=args.pace, style=args.style
+    )
 
 
 def cmd_synth(args: argparse.Namespace) -> int:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import av
@@ -317,3 +318,54 @@ def test_a_paced_painter_takes_longer_over_a_busier_painting(tmp_path: Path) -> 
     assert StudioConfig(duration_s=60.0).paced(5000).duration_s == 60.0  # no pace: the set duration
     with pytest.raises(ValueError, match="positive"):
         StudioConfig(strokes_per_s=0.0).paced(10)
+
+
+TIMELAPSE = StudioConfig(duration_s=30.0, size=(160, 120), fps=5, canvas_long_side=96, style="timelapse")
+
+
+def test_timelapse_shows_captures_that_cross_fade_and_holds_the_finished_painting() -> None:
+    studio = Studio("tl", 7, TIMELAPSE)
+    captures = studio.captures
+    assert len(captures) >= 2 and [c for _, c in captures] == sorted({c for _, c in captures})  # each adds paint
+    assert captures[-1][1] == len(studio.paint.strokes)  # the last capture shows the finished painting
+    fade = studio.fade_ms
+    for t_capture, count in captures:
+        # fully shown once faded in, until the next capture: many strokes appear at once, not stroke by stroke
+        shown = next(i for i in range(studio.n_frames) if studio.frame_ms(i) >= t_capture + fade)
+        assert np.array_equal(studio.canvas_at(shown), studio.paint.at(count))
+    middle = next(i for i in range(studio.n_frames) if 0 < studio.visible_counts(i)[2] < 1)
+    before, after, alpha = studio.visible_counts(middle)
+    mix = (1 - alpha) * studio.paint.at(before).astype(float) + alpha * studio.paint.at(after).astype(float)
+    assert np.abs(studio.canvas_at(middle).astype(float) - mix).max() <= 1.0  # a cross-fade of the two captures
+    tail_s = (studio.n_frames / TIMELAPSE.fps) - (captures[-1][0] + fade) / 1000
+    assert tail_s >= 0.08 * TIMELAPSE.duration_s  # the finished painting stays in view for the last seconds
+    truth = studio.truth()
+    assert truth["style"] == "timelapse" and len(truth["stages"]) == len(captures)
+    assert truth["stages"][-1]["shown_ms"] == captures[-1][0] + fade
+    # the stroke style is unchanged by the new option: same painting, canvas as it is at each frame
+    strokes = Studio("tl", 7, replace(TIMELAPSE, style="strokes"))
+    assert strokes.captures == [] and len(strokes.paint.strokes) == len(studio.paint.strokes)
+    with pytest.raises(ValueError, match="style"):
+        StudioConfig(style="oil")  # type: ignore[arg-type]
+
+
+def test_given_stages_are_filmed_in_order_as_a_timelapse(tmp_path: Path) -> None:
+    rng = np.random.default_rng(0)
+    stages = []
+    image = np.full((60, 80, 3), 235, np.uint8)
+    for k in range(4):  # a painting in progress: a new band per stage, as photographs of it would show
+        image = image.copy()
+        image[15 * k : 15 * (k + 1)] = rng.integers(0, 200, 3)
+        stages.append(image)
+    config = replace(TIMELAPSE, hand_fraction=(0.1, 0.2))
+    video = generate_video(tmp_path, "photos", 3, config, stages=stages)
+    truth = json.loads(video.truth_path.read_text())
+    assert [s["strokes"] for s in truth["stages"]] == [1, 2, 3, 4]
+    assert [layer["label"] for layer in truth["layers"]] == ["stage 1", "stage 2", "stage 3", "stage 4"]
+    studio = Studio("photos", 3, config, stages)
+    assert studio.canvas_size == (96, 72)  # the stages' aspect at the canvas long side
+    final = cv2.resize(stages[-1], (96, 72), interpolation=cv2.INTER_AREA)
+    assert np.array_equal(studio.final(), final) and np.array_equal(studio.canvas_at(studio.n_frames - 1), final)
+    assert studio.canvas_at(0).mean() > 200  # a blank canvas first
+    with pytest.raises(ValueError, match="at least one image"):
+        Studio("none", 1, config, stages=[])

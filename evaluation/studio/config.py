@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
+from typing import Literal
 
+STYLES = ("strokes", "timelapse")
 GENERATOR = "inverse-painting synthetic studio v2"  # v2: layer names follow what is drawn
 
 
@@ -24,6 +26,21 @@ class StudioConfig:
     # so a busier painting takes longer, as in real footage. Without it every painting is squeezed into
     # duration_s, and a method that only knows the mean duration matches every video's length.
     strokes_per_s: float | None = None
+    # How the camera sees the painting progress. "strokes": every frame shows the canvas as it is, so paint
+    # appears stroke by stroke. "timelapse": the canvas is captured every capture_s seconds of painting and each
+    # capture cross-fades into the next over fade_s, as in real time-lapses where many strokes land between two
+    # captured frames and whole regions change at once (each range is drawn per video).
+    style: Literal["strokes", "timelapse"] = "strokes"
+    capture_s: tuple[float, float] = (5.0, 9.0)
+    fade_s: tuple[float, float] = (1.0, 2.5)
+
+    def __post_init__(self) -> None:
+        if self.style not in STYLES:
+            raise ValueError(f"StudioConfig.style={self.style!r}; choose one of {', '.join(STYLES)}")
+        for name in ("capture_s", "fade_s"):
+            lo, hi = getattr(self, name)
+            if not 0 < lo <= hi:
+                raise ValueError(f"StudioConfig.{name}={(lo, hi)} must be a range 0 < low <= high (seconds)")
 
     def paced(self, n_strokes: int) -> StudioConfig:
         """This config with the duration of a painting of ``n_strokes`` at the painter's pace (unchanged without

@@ -2,24 +2,43 @@
 
 from __future__ import annotations
 
+import itertools
 import math
+from collections.abc import Sequence
 from typing import Any
 
 import cv2
 import numpy as np
 
-from .brush import make_stamps
+from .brush import Stroke, make_stamps
 from .camera import CameraPath, Exposure, SensorNoise, place_canvas, transform_points
 from .config import DEFAULT_CONFIG, GENERATOR, StudioConfig
 from .hand import HandSprite, Pose
 from .landscape import design_landscape
 from .painting import BLANK_RGB, Layer, PaintState, change_mask, plan_strokes, schedule
+from .palettes import Palette
 from .scene import build_background
 from .texture import smoothstep, weave
 
 # Canvas aspect ratios (width / height) with their probabilities: mostly landscape formats.
 ASPECTS = [(4 / 3, 0.28), (3 / 2, 0.14), (5 / 4, 0.14), (16 / 9, 0.1), (1.0, 0.1), (3 / 4, 0.14), (4 / 5, 0.1)]
 MARGIN = 24  # background plate margin so camera drift never shows its border
+FINISHED_TAIL = (0.10, 0.18)  # time-lapse style: share of the video that shows the finished painting at the end
+
+
+def _end_earlier(
+    times: np.ndarray, spans: list[tuple[int, int]], end_ms: float
+) -> tuple[np.ndarray, list[tuple[int, int]]]:
+    """Stroke times and layer spans squeezed towards the first stroke so that the last one falls at ``end_ms``."""
+    start, last = float(times[0]), float(times[-1])
+    if last <= end_ms or last <= start:
+        return times, spans
+    scale = (end_ms - start) / (last - start)
+
+    def squeeze(t: np.ndarray | float) -> np.ndarray:
+        return np.round(start + (np.asarray(t, np.float64) - start) * scale).astype(np.int64)
+
+    return squeeze(times), [(int(squeeze(a)), int(squeeze(b))) for a, b in spans]
 
 
 def _translate(dx: float, dy: float) -> np.ndarray:
@@ -37,22 +56,48 @@ def _exit_distance(p: np.ndarray, d: np.ndarray, size: tuple[int, int]) -> float
     return max(0.0, min(ts)) if ts else 0.0
 
 
+class StageStates:
+    """A painting given as its captured stages (e.g. real photographs of a painting in progress): ``at(n)`` is
+    the canvas after ``n`` stages (0: the blank canvas). One pseudo-stroke per stage, where its paint changed,
+    tells the hand where to reach."""
+
+    def __init__(self, states: list[np.ndarray], strokes: list[Stroke]) -> None:
+        self._states = states
+        self.strokes = strokes
+
+    def at(self, n: int) -> np.ndarray:
+        return self._states[int(min(max(n, 0), len(self.strokes)))]
+
+
 class Studio:
     """Deterministic generator of one synthetic painting time-lapse with ground truth.
 
     Everything is derived from ``seed`` (and the config), so any frame can be rendered in any order
-    and two instances with the same arguments produce identical pixels and truth.
+    and two instances with the same arguments produce identical pixels and truth. ``stages``: paint these
+    images (RGB, one per stage, the last the finished painting) instead of a procedural landscape, each
+    appearing at once at an even pace (a real time-lapse re-filmed in the studio).
     """
 
-    def __init__(self, video_id: str, seed: int, config: StudioConfig = DEFAULT_CONFIG) -> None:
+    def __init__(
+        self,
+        video_id: str,
+        seed: int,
+        config: StudioConfig = DEFAULT_CONFIG,
+        stages: Sequence[np.ndarray] | None = None,
+    ) -> None:
         self.video_id = video_id
         self.seed = int(seed)
         self.config = config
         self.size = (int(config.size[0]), int(config.size[1]))
-        rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(self.seed).spawn(6)]
-        r_paint, r_time, r_cam, r_scene, r_hand, r_noise = rngs
+        # children are keyed by their index: the 7th (captures) leaves the first six, and older videos, unchanged
+        rngs = [np.random.default_rng(s) for s in np.random.SeedSequence(self.seed).spawn(7)]
+        r_paint, r_time, r_cam, r_scene, r_hand, r_noise, r_capture = rngs
         self._frame_ms = np.array([config.frame_ms(i) for i in range(config.n_frames)], np.int64)
-        self._init_painting(r_paint, r_time)
+        if stages is None:
+            self._init_painting(r_paint, r_time)
+        else:
+            self._init_stages(list(stages), r_paint, r_time)
+        self._init_captures(r_capture, from_stages=stages is not None)
         self._init_camera(r_cam, r_noise)
         paints = [np.asarray(c, np.float32) for c in list(self.palette.colors.values())[::3]][:8]
         self.background = cv2.cvtColor(
@@ -78,7 +123,10 @@ class Studio:
             strokes += layer_strokes
             clips += [spec.region] * len(layer_strokes)
             counts.append(len(layer_strokes))
-        times, spans = schedule(r_time, counts, int(self._frame_ms[-1]) + round(1000 / self.config.fps))
+        duration = int(self._frame_ms[-1]) + round(1000 / self.config.fps)
+        times, spans = schedule(r_time, counts, duration)
+        if self.config.style == "timelapse":  # a time-lapse holds the finished painting for its last seconds
+            times, spans = _end_earlier(times, spans, (1 - r_time.uniform(*FINISHED_TAIL)) * duration)
         self.stroke_times = times
         bounds = np.concatenate([[0], np.cumsum(counts)]).astype(int)
         self.layers = [
@@ -89,6 +137,86 @@ class Studio:
         blank = np.clip(np.asarray(BLANK_RGB, np.float32)[None, None, :] * wv[..., None] + 0.5, 0, 255).astype(np.uint8)
         self.paint = PaintState(blank, wv, strokes, clips, stamps)
         self._applied = np.searchsorted(times, self._frame_ms, side="right")
+
+    def _init_stages(self, images: list[np.ndarray], rng: np.random.Generator, r_time: np.random.Generator) -> None:
+        if not images:
+            raise ValueError("stages must hold at least one image (the finished painting)")
+        height, width = images[0].shape[:2]
+        long_side = int(self.config.canvas_long_side)
+        scale = long_side / max(width, height)
+        w, h = max(8, round(width * scale)), max(8, round(height * scale))
+        self.canvas_size = (w, h)
+        wv = weave(rng, (h, w))
+        blank = np.clip(np.asarray(BLANK_RGB, np.float32)[None, None, :] * wv[..., None] + 0.5, 0, 255).astype(np.uint8)
+        states = [blank] + [
+            cv2.resize(np.ascontiguousarray(im[..., :3]), (w, h), interpolation=cv2.INTER_AREA) for im in images
+        ]
+        strokes = []
+        for before, after in itertools.pairwise(states):
+            changed = change_mask(before, after) > 0
+            ys, xs = np.nonzero(changed) if changed.any() else np.nonzero(np.ones_like(changed))
+            colour = after[ys, xs].reshape(-1, 3).mean(axis=0)
+            strokes.append(Stroke(float(xs.mean()), float(ys.mean()), 0.0, 1.0, 1.0, tuple(map(float, colour)), 1.0, 0))
+        self.paint = StageStates(states, strokes)
+        pixels = states[-1].reshape(-1, 3)
+        order = np.argsort(pixels.sum(axis=1))
+        picks = pixels[order[np.linspace(0, len(order) - 1, 24).astype(int)]]
+        self.palette = Palette("photographed", {f"c{k}": tuple(map(float, c)) for k, c in enumerate(picks)}, ())
+        duration = int(self._frame_ms[-1]) + round(1000 / self.config.fps)
+        start = r_time.uniform(0.03, 0.08) * duration
+        end = (1 - r_time.uniform(*FINISHED_TAIL)) * duration
+        self.stroke_times = np.round(np.linspace(start, end, len(strokes))).astype(np.int64)
+        self.layers = [
+            Layer(k, "stage", f"stage {k + 1}", int(t), int(t), k, k + 1) for k, t in enumerate(self.stroke_times)
+        ]
+        self._applied = np.searchsorted(self.stroke_times, self._frame_ms, side="right")
+
+    def _init_captures(self, rng: np.random.Generator, from_stages: bool) -> None:
+        """Time-lapse style: when the canvas is captured, and which captures each frame shows (see ``_visible``)."""
+        cfg = self.config
+        n = cfg.n_frames
+        self._shown = np.stack([self._applied, self._applied]).T  # (frames, 2): counts blended from -> to
+        self._alpha = np.zeros(n, np.float32)  # weight of the second count
+        self.captures: list[tuple[int, int]] = []  # (capture ms, strokes shown from then on)
+        self.fade_ms = 0
+        if cfg.style == "strokes":
+            return
+        fade_ms = 1000.0 * rng.uniform(*cfg.fade_s)
+        if from_stages:  # each given stage is one capture
+            times = self.stroke_times.astype(np.float64)
+        else:
+            start, end = float(self.painting_start_ms), float(self.painting_end_ms)
+            interval = 1000.0 * rng.uniform(*cfg.capture_s)
+            count = max(1, math.ceil((end - start) / interval))
+            times = start + (end - start) * np.arange(1, count + 1) / count  # the last capture shows the last stroke
+        counts = np.searchsorted(self.stroke_times, times, side="right")
+        before = 0
+        for t, c in zip(times, counts, strict=True):
+            if c > before:  # a capture that shows nothing new is no stage
+                self.captures.append((round(t), int(c)))
+                before = int(c)
+        self.fade_ms = round(fade_ms)
+        capture_ms = np.array([t for t, _ in self.captures], np.int64)
+        shown = np.array([0, *(c for _, c in self.captures)], np.int64)
+        k = np.searchsorted(capture_ms, self._frame_ms, side="right")  # captures at or before each frame
+        since = self._frame_ms - np.concatenate([[0], capture_ms])[k]
+        alpha = np.where(k > 0, np.clip(since / max(fade_ms, 1.0), 0, 1), 1.0)
+        self._shown = np.stack([shown[np.maximum(k - 1, 0)], shown[k]]).T
+        self._alpha = alpha.astype(np.float32)
+
+    def visible_counts(self, frame_index: int) -> tuple[int, int, float]:
+        """(strokes shown before, strokes shown after, weight of the latter): the canvas a frame films is the
+        cross-fade of the painting after these two stroke counts (the same count, weight 1, in the stroke style)."""
+        a, b = self._shown[frame_index]
+        alpha = float(self._alpha[frame_index])
+        return (int(b), int(b), 1.0) if alpha >= 1.0 or a == b else (int(a), int(b), alpha)
+
+    def _visible(self, frame_index: int) -> np.ndarray:
+        a, b, alpha = self.visible_counts(frame_index)
+        if a == b:
+            return self.paint.at(b).copy()
+        earlier = self.paint.at(a).copy()
+        return cv2.addWeighted(earlier, 1.0 - alpha, self.paint.at(b), alpha, 0.0)
 
     # ------------------------------------------------------------------- camera
     def _init_camera(self, rng: np.random.Generator, r_noise: np.random.Generator) -> None:
@@ -114,7 +242,7 @@ class Studio:
         ang = rng.uniform(0, 2 * math.pi)
         grad = ((xx / dw - 0.5) * math.cos(ang) + (yy / dh - 0.5) * math.sin(ang)) * rng.uniform(0.02, 0.06)
         self._light = np.repeat(np.round(200 * (1 + grad))[..., None], 3, axis=2).astype(np.uint8)
-        self._disp_cache: tuple[int, np.ndarray] | None = None
+        self._disp_cache: tuple[tuple[int, int, float], np.ndarray] | None = None
 
     def _world_to_image(self, i: int) -> np.ndarray:
         return self.path.matrix(i)
@@ -307,8 +435,9 @@ class Studio:
         return None
 
     def canvas_at(self, frame_index: int) -> np.ndarray:
-        """Rectified painting (RGB uint8, canvas_size) as it is at a frame."""
-        return self.paint.at(int(self._applied[frame_index])).copy()
+        """Rectified painting (RGB uint8, canvas_size) as the frame shows it (a cross-fade of two captures during
+        a time-lapse transition)."""
+        return self._visible(int(frame_index))
 
     def canvas_after_layer(self, index: int) -> np.ndarray:
         """Rectified painting right after layer ``index`` was finished."""
@@ -328,14 +457,14 @@ class Studio:
 
     # ---------------------------------------------------------------- rendering
     def _display_canvas(self, i: int) -> np.ndarray:
-        count = int(self._applied[i])
-        if self._disp_cache is None or self._disp_cache[0] != count:
-            small = cv2.resize(self.paint.at(count), self._disp_size, interpolation=cv2.INTER_AREA)
+        key = self.visible_counts(i)
+        if self._disp_cache is None or self._disp_cache[0] != key:
+            small = cv2.resize(self._visible(i), self._disp_size, interpolation=cv2.INTER_AREA)
             small = cv2.multiply(small, self._light, scale=1 / 200)
             # opaque RGBA with a 1 px transparent border: the warped edge is then anti-aliased and, with the
             # colour premultiplied by alpha, compositing is one multiply-add that is exact where alpha is 0
             rgba = cv2.copyMakeBorder(cv2.cvtColor(small, cv2.COLOR_RGB2RGBA), 1, 1, 1, 1, cv2.BORDER_CONSTANT, value=0)
-            self._disp_cache = (count, rgba)
+            self._disp_cache = (key, rgba)
         return self._disp_cache[1]
 
     def _draw_canvas(self, frame: np.ndarray, i: int) -> None:
@@ -411,6 +540,12 @@ class Studio:
             "painting_start_ms": self.painting_start_ms,
             "painting_end_ms": self.painting_end_ms,
             "hand_fraction": round(float(self._occluded.mean()), 4),
+            "style": self.config.style,
+            # time-lapse style: each capture (a stage) fades in from capture_ms and is fully shown from shown_ms
+            "stages": [
+                {"index": k, "strokes": count, "capture_ms": t, "shown_ms": t + self.fade_ms}
+                for k, (t, count) in enumerate(self.captures)
+            ],
             "layers": [
                 {
                     "index": la.index,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from fractions import Fraction
 from pathlib import Path
@@ -84,9 +84,15 @@ def _encode(studio: Studio, path: Path, progress: Progress | None) -> None:
 
 
 def generate_video(
-    out_dir: Path, video_id: str, seed: int, config: StudioConfig = DEFAULT_CONFIG, progress: Progress | None = None
+    out_dir: Path,
+    video_id: str,
+    seed: int,
+    config: StudioConfig = DEFAULT_CONFIG,
+    progress: Progress | None = None,
+    stages: Sequence[np.ndarray] | None = None,
 ) -> SyntheticVideo:
-    """Generate one synthetic painting video with its ground truth into ``out_dir``.
+    """Generate one synthetic painting video with its ground truth into ``out_dir`` (``stages``: film these
+    images of a painting in progress instead of a procedural landscape, see :class:`Studio`).
 
     Writes ``<id>.masks/<k>_<kind>.png``, ``<id>.final.png``, ``<id>.mp4`` and finally ``<id>.truth.json``
     (its presence means the video is complete). ``progress(done, total)`` is called per encoded frame.
@@ -94,9 +100,9 @@ def generate_video(
     out_dir = Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     if config.strokes_per_s is not None:  # the painting (strokes) does not depend on the duration: count, then time
-        sketch = Studio(video_id, seed, replace(config, duration_s=1.0, fps=1, strokes_per_s=None))
+        sketch = Studio(video_id, seed, replace(config, duration_s=1.0, fps=1, strokes_per_s=None), stages)
         config = config.paced(len(sketch.stroke_times))
-    studio = Studio(video_id, seed, config)
+    studio = Studio(video_id, seed, config, stages)
     truth = studio.truth()
     video = SyntheticVideo(
         video_id,

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 import numpy as np
 
 REASONS = ("occluded", "unchanged", "after_completion", "no_canvas")
+DENSITY_DIVISOR = 30  # default min_interval_s = video duration / 30: 18 s on the paper's ~9-minute videos
 
 OcclusionFn = Callable[[int, np.ndarray], bool]
 """A per-frame occluder test ``(t_ms, rectified RGB canvas) -> occluded``, e.g. a Grounding DINO wrapper."""
@@ -18,8 +19,8 @@ class KeyframeConfig:
     """Thresholds of keyframe selection. Fractions are of the canvas area; colours are in 0..1.
 
     Defaults target real footage (paper Sec. 4: ~9-minute videos, ~27 keyframes ~23.6 s apart) sampled
-    every 2 s. Short demo videos need a shorter spacing: :meth:`for_duration` (60 s -> ``min_interval_s``
-    6, 6-9 keyframes per studio video); ``min_interval_s=0`` keeps every frame that adds ``min_change``.
+    every 2 s. The pipeline scales the spacing to each video with :meth:`for_duration` (a 9-minute video keeps
+    18 s, a 75-s time-lapse gets 2.5 s); ``min_interval_s=0`` keeps every frame that adds ``min_change``.
     """
 
     min_change: float = 0.005
@@ -206,13 +207,16 @@ class KeyframeConfig:
             raise ValueError("KeyframeConfig.shift_px, opening_px, occluder_opening_px, guard_frames must be >= 0")
 
     @classmethod
-    def for_duration(cls, duration_s: float, keyframes: int = 10, **overrides: float) -> KeyframeConfig:
-        """Settings for a video of ``duration_s`` seconds: the default 18 s spacing, shortened so that about
-        ``keyframes`` keyframes fit (a 60 s demo video gets 6 s; a 9-minute video keeps 18 s)."""
-        if duration_s <= 0 or keyframes < 1:
+    def for_duration(cls, duration_s: float, keyframes: int | None = None, **overrides: float) -> KeyframeConfig:
+        """Settings for a video of ``duration_s`` seconds: ``min_interval_s`` = ``duration_s / keyframes``.
+
+        Without ``keyframes``, the paper's density whatever the length: ``DENSITY_DIVISOR`` (18 s on a 9-minute
+        video, which the deferral and switch rules turn into a mean gap of ~23 s: ~23 keyframes per painting;
+        2.5 s on a 75-s time-lapse). Fewer keyframes come out where fewer changes exist (``min_change``)."""
+        divisor = DENSITY_DIVISOR if keyframes is None else keyframes
+        if duration_s <= 0 or divisor < 1:
             raise ValueError(f"for_duration needs duration_s > 0 and keyframes >= 1, got {duration_s}, {keyframes}")
-        interval = min(cls.min_interval_s, duration_s / keyframes)
-        return cls(**{"min_interval_s": interval, **overrides})  # type: ignore[arg-type]
+        return cls(**{"min_interval_s": duration_s / divisor, **overrides})  # type: ignore[arg-type]
 
 
 DEFAULT_CONFIG = KeyframeConfig()

@@ -3,7 +3,9 @@
 For each frame, the canvas just before it is the per-pixel median of the previous few frames and the
 canvas just after it the median of the next few (a hand that moves covers any one pixel in a minority
 of them, so the medians show the canvas). Pixels that differ from both are transient: neither the old
-canvas nor paint that is still there afterwards. A frame is occluded when its transient pixels form a
+canvas nor paint that is still there afterwards. Where the canvas after differs from the canvas before (paint
+arrived), a colour that a neighbouring frame shows too, or that mixes the colours before and after (a time-lapse
+cross-fade), is paint however large and fast it appeared. A frame is occluded when its transient pixels form a
 blob that looks like an arm: it reaches the canvas edge (an arm always enters from outside the canvas,
 while paint repainted within seconds, a cloud or a sun, sits inside it), it is compact (not a thin line
 along a repainted passage), and it is skin-coloured or large.
@@ -68,9 +70,28 @@ def transient_mask(
             colour_change(image, past, config.shift_px, match=False),
             colour_change(image, future, config.shift_px, match=False),
         )
+        # a hand leaves the canvas as it was. Where the canvas after differs from the canvas before, paint
+        # arrived (a time-lapse shows a region change several times within seconds, too fast for the medians):
+        # there the frame's colour is paint when a neighbouring frame shows it too (it stays), or when it lies
+        # between the colours before and after (a cross-fade between two captures); a hand over it is neither
+        arrived = colour_change(past, future, config.shift_px, match=False) >= config.occluder_threshold
+        if arrived.any():
+            neighbours = [work.image(j) for j in (before[0], after[0])]
+            seen = np.minimum.reduce([colour_change(image, n, config.shift_px, match=False) for n in neighbours])
+            lasting = arrived & (
+                (seen < config.occluder_threshold) | (_off_blend(image, past, future) < config.occluder_threshold)
+            )
+            change = np.where(lasting, 0.0, change)
     else:
         return np.zeros(image.shape[:2], bool)
     return change_mask(change, config.occluder_threshold, config.occluder_opening_px)
+
+
+def _off_blend(image: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """Per pixel: how far (largest channel) ``image`` lies from the nearest mix of ``a`` and ``b`` (float RGB)."""
+    step = b - a
+    weight = np.clip(((image - a) * step).sum(axis=2) / np.maximum((step * step).sum(axis=2), 1e-6), 0.0, 1.0)
+    return np.abs(image - (a + weight[..., None] * step)).max(axis=2)
 
 
 def occluder_blob(found: Sequence[Blob], config: KeyframeConfig, edge_band: bool = True) -> Blob | None:
@@ -147,7 +168,8 @@ def _guard(
     config: KeyframeConfig,
 ) -> Verdict | None:
     """A frame next to occluded ones is occluded too when a transient blob of it reaches the canvas edge where
-    their hands are (dilated): the same arm entering or leaving, however small, thin or sleeve-coloured."""
+    their hands are (dilated): the same arm entering or leaving, however small, thin or sleeve-coloured, unless
+    the blob's change is still there in every later frame (paint stays)."""
     found, labels, _ = _transient_blobs(work, index, *windows, at_end, config)
     if not found:
         return None
@@ -155,13 +177,36 @@ def _guard(
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
     near_hand = cv2.dilate(np.logical_or.reduce(hands).astype(np.uint8), kernel).astype(bool)
     for blob in found:
-        if blob.touches_edge and blob.area >= config.guard_area and near_hand[labels == blob.label].any():
-            return (
-                True,
-                f"next to an occluded frame, with transient change at the canvas edge where its hand is "
-                f"(blob {100 * blob.area:.2f} %): the hand entering or leaving",
-            )
+        pixels = labels == blob.label
+        if not (blob.touches_edge and blob.area >= config.guard_area and near_hand[pixels].any()):
+            continue
+        if windows[0] and _persists(work, index, pixels, windows[0], config):
+            continue  # still there in every later frame: paint (the last strokes, a time-lapse stage), not a hand
+        return (
+            True,
+            f"next to an occluded frame, with transient change at the canvas edge where its hand is "
+            f"(blob {100 * blob.area:.2f} %): the hand entering or leaving",
+        )
     return None
+
+
+PERSIST_SHARE = 0.5  # share of a blob's pixels that must still show its change in a later frame
+
+
+def _persists(work: WorkFrames, index: int, pixels: np.ndarray, before: list[int], config: KeyframeConfig) -> bool:
+    """True when the change of frame ``index`` over ``pixels`` (against the canvas ``before`` it) shows in every
+    later frame with a canvas up to the end of the video: paint stays, a hand leaves. Only asked of a few frames
+    (small blobs next to a hand), so reading to the end stays cheap; frames near the end have few later ones."""
+    image = work.image(index)
+    past = consensus(image, [work.image(j) for j in before])
+    later = [j for j in work.with_canvas if j > index]
+    if not later:
+        return True  # the last frame: nothing after it to tell a hand from paint, and the guard is a guess
+    for j in later:
+        changed = colour_change(work.image(j), past, config.shift_px) >= config.occluder_threshold
+        if changed[pixels].mean() < PERSIST_SHARE:
+            return False
+    return True
 
 
 def persistence_frames(work: WorkFrames, config: KeyframeConfig) -> int:

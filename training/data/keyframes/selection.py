@@ -28,6 +28,7 @@ Paper Sec. 4: frames "showing hands, paint strokes, or minimal changes were excl
 from __future__ import annotations
 
 import bisect
+import dataclasses
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 
@@ -35,9 +36,9 @@ import cv2
 import numpy as np
 
 from .border import Surrounds, border_verdicts
-from .change import WorkFrames, change_mask, colour_change, consensus
+from .change import WorkFrames, blobs, change_mask, colour_change, consensus, skin_mask
 from .config import DEFAULT_CONFIG, FrameDecision, KeyframeConfig, KeyframeSelection, OcclusionFn
-from .occluders import occluder_verdicts, persistence_frames
+from .occluders import occluder_blob, occluder_verdicts, persistence_frames
 
 ONSET_SHARE = 0.1  # a region switch starts at the first frame with this share of ``switch_step`` in the new region
 MOVE_SHARE = 0.03  # a due frame is not deferred to a frame with this share of ``switch_step`` in a new region
@@ -135,22 +136,25 @@ def select_keyframes(
     work = WorkFrames(frames, config.work_long_side)
     if len(work) == 0:
         raise ValueError("select_keyframes got no frames; sample the video first (sampled_frames, canvas_frames)")
-    verdicts, backend = _occlusion(work, config, occluded, surrounds)
+    verdicts, backend, arm_only = _occlusion(work, config, occluded, surrounds)
     clean = [i for i in work.with_canvas if not verdicts[i][0]]
     if not clean:
         raise ValueError(
             f"no clean canvas frame among {len(work)} frames ({len(work.with_canvas)} show the canvas, all of them "
             "occluded); check the canvas_frames preview, sample more often, or use the other occluder backend"
         )
-    done = find_completion(work, clean, config)
-    target = clean[done.target]
-    t_completion = work.t_ms[clean[done.completion]]
+    seen, completion, target, residual = _finished_view(work, clean, arm_only, config)
+    first_target = target
+    t_completion = work.t_ms[completion]
     decisions = _dropped_outright(work, verdicts, t_completion, target)
     risky = _next_to_occluded(work, verdicts)
-    kept = _walk_new_paint(work, clean[: done.completion], clean[done.completion], config, decisions, risky)
-    held = _target_without_hand(work, clean, target, kept, config)
+    walked = [i for i in clean if work.t_ms[i] < t_completion]
+    kept = _walk_new_paint(work, walked, completion, config, decisions, risky)
+    held = _target_without_hand(work, seen, target, kept, config)
     was_kept = False
-    state = f"differs from the final state on {_percent(done.residual[done.target])}"
+    state = f"differs from the final state on {_percent(residual)}"
+    if target in arm_only:
+        state += "; seen only while an arm shows beside the canvas, whose own test finds it clear"
     if held != target:  # the finished painting was held by a hand the occluder test missed: an earlier I_T
         decisions[target] = FrameDecision(
             work.t_ms[target],
@@ -167,7 +171,7 @@ def select_keyframes(
                 False,
                 "occluded",
                 f"shows a hand that is gone in the last frame of the video, like "
-                f"the frame at {work.t_ms[clean[done.target]]} ms; the target I_T is the frame at {work.t_ms[held]} ms",
+                f"the frame at {work.t_ms[first_target]} ms; the target I_T is the frame at {work.t_ms[held]} ms",
             )
         was_kept = held in kept  # a keyframe becomes I_T: its pair with the keyframe before it stands as walked
         kept = kept[: bisect.bisect_left(kept, held)]
@@ -210,39 +214,79 @@ def _target_without_hand(
 
 
 def _gone(image: np.ndarray, before: np.ndarray, lasting: np.ndarray, config: KeyframeConfig) -> float:
-    """Largest patch of ``image`` differing from ``before`` where the ``lasting`` paint (the last frame's) does not."""
-    return _largest_patch(paint_mask(image, before, config) & ~lasting)
+    """Largest hand-like patch of ``image`` differing from ``before`` where the ``lasting`` paint (the last
+    frame's) does not."""
+    return _hand_patch(paint_mask(image, before, config) & ~lasting, image, config, at_edge=False)
 
 
-def _largest_patch(mask: np.ndarray, at_edge: bool = False) -> float:
-    """Area (share of the canvas) of the largest 8-connected patch of ``mask``; ``at_edge``: among the patches
-    reaching the canvas border only. 0 when there is none."""
-    if not mask.any():
+def _hand_patch(mask: np.ndarray, image: np.ndarray, config: KeyframeConfig, at_edge: bool = True) -> float:
+    """Area (share of the canvas) of the largest patch of ``mask`` that the occluder test would call a hand in
+    ``image``: after its opening, compact, and skin-coloured or large, reaching the canvas edge (``at_edge``; else
+    anywhere: what is left of a hand withdrawing past the edge); 0 when there is none.
+
+    A change that comes and goes is not always a hand: photographs of a painting in progress differ in light
+    from one to the next (a brighter sky in one of them), and a time-lapse shows such patches for seconds."""
+    opened = change_mask(mask.astype(np.float32), 0.5, config.occluder_opening_px)
+    if not opened.any():
         return 0.0
-    _, labels, stats, _ = cv2.connectedComponentsWithStats(mask.astype(np.uint8), connectivity=8)
-    if at_edge:
-        patches = np.unique(np.concatenate([labels[0], labels[-1], labels[:, 0], labels[:, -1]]))
-        patches = patches[patches > 0]
-    else:
-        patches = np.arange(1, len(stats))
-    return float(stats[patches, cv2.CC_STAT_AREA].max(initial=0)) / mask.size
+    found, _ = blobs(opened, skin_mask(image), config.edge_band)
+    if not at_edge:
+        found = [dataclasses.replace(blob, touches_edge=True) for blob in found]
+    blob = occluder_blob(found, config)
+    return 0.0 if blob is None else blob.area
 
 
 def _occlusion(
     work: WorkFrames, config: KeyframeConfig, occluded: Sequence[bool] | None, surrounds: Surrounds | None
-) -> tuple[list[tuple[bool, str]], str]:
-    """Per-frame (occluded, explanation) and the backend that decided."""
+) -> tuple[list[tuple[bool, str]], str, set[int]]:
+    """Per-frame (occluded, explanation), the backend that decided, and the frames occluded only by the arm test
+    (the canvas test found the canvas itself clear)."""
     if occluded is None:
         verdicts = occluder_verdicts(work, config)
         if surrounds is None:
-            return verdicts, "temporal"
+            return verdicts, "temporal", set()
         window = persistence_frames(work, config)
         arms = border_verdicts(surrounds, work.t_ms, window, config)
-        return [v if v[0] or not arm[0] else arm for v, arm in zip(verdicts, arms, strict=True)], "temporal+border"
+        arm_only = {i for i, (v, arm) in enumerate(zip(verdicts, arms, strict=True)) if arm[0] and not v[0]}
+        merged = [arm if i in arm_only else v for i, (v, arm) in enumerate(zip(verdicts, arms, strict=True))]
+        return merged, "temporal+border", arm_only
     if len(occluded) != len(work):
         raise ValueError(f"occluded has {len(occluded)} flags for {len(work)} frames; pass exactly one flag per frame")
     detail = "occluder detector: hand or paintbrush over the canvas"
-    return [(bool(flag), detail if flag else "") for flag in occluded], "grounding_dino"
+    return [(bool(flag), detail if flag else "") for flag in occluded], "grounding_dino", set()
+
+
+def _finished_view(
+    work: WorkFrames, clean: list[int], arm_only: set[int], config: KeyframeConfig
+) -> tuple[list[int], int, int, float]:
+    """(the frames the finished painting is looked for in, the completion frame, the target I_T, how much I_T differs
+    from the finished state).
+
+    The clean frames, and the last frames seen beside an arm (the painter stepping away at the end, the canvas test
+    finding the canvas clear): when these show paint that no clean frame shows (``min_change`` over the last clean
+    view of the finished state), the finished painting is only seen in them. Frames the canvas test flagged never
+    count. Among the views of the finished painting, I_T is the clearest: the one nearest the per-pixel median of
+    the video's last frames from the completion on (a hand moving at the end, signing or withdrawing, is in few
+    of them), the latest on a tie; so a hand the tests missed in one late frame does not become part of the target."""
+    done = find_completion(work, clean, config)
+    completion, target, residual = clean[done.completion], clean[done.target], done.residual[done.target]
+    later = sorted(i for i in arm_only if i > completion)
+    seen = sorted({*clean, *later})
+    if later:
+        widened = find_completion(work, seen, config)
+        candidate = seen[widened.target]
+        if candidate in arm_only and changed_fraction(work.image(candidate), work.image(target), config) >= config.min_change:
+            completion, target, residual = seen[widened.completion], candidate, widened.residual[widened.target]
+    views = [i for i in seen if completion <= i and (i in clean or i >= target)]
+    if len(views) > 1:
+        end = [i for i in work.with_canvas if i >= completion][-(2 * config.final_frames - 1) :][::-1]
+        final = consensus(work.image(end[0]), [work.image(i) for i in end])
+        scores = {i: changed_fraction(work.image(i), final, config) for i in views}
+        best = min(scores.values())
+        clearest = max(i for i in views if scores[i] <= best + config.completion_tolerance)
+        if scores[clearest] + config.completion_tolerance < scores[target]:
+            target, residual = clearest, scores[clearest]
+    return seen, completion, target, residual
 
 
 def _dropped_outright(
@@ -356,7 +400,7 @@ class _Walk:
         return self.order[p], self.order[min(p + 1, len(self.order) - 1)]
 
     def fleeting(self, i: int) -> float:
-        """Largest connected area (share of the canvas) reaching the canvas edge where frame ``i`` shows new paint
+        """Largest hand-like area (share of the canvas, see :func:`_hand_patch`) where frame ``i`` shows new paint
         that is gone in the next two clean frames. Paint stays, so this is a hand or brush the occluder test missed;
         a layer painted over the earlier one leaves specks that match the last keyframe's colours again, mostly
         inside the canvas."""
@@ -364,8 +408,7 @@ class _Walk:
         if later is None or self.reference is None:
             return 0.0
         gone = self.new_paint(i) & ~self.new_paint(later[0]) & ~self.new_paint(later[1])
-        # only blobs reaching the canvas edge count: an arm always enters from outside the canvas
-        return _largest_patch(gone, at_edge=True)
+        return _hand_patch(gone, self.work.image(i), self.config)
 
     def commit(self) -> bool:
         """Keep the frame due to be kept, or an earlier frame with nearly its paint when it shows something that
