@@ -47,8 +47,11 @@ def window_around(pool: list[int], index: int, count: int) -> tuple[list[int], l
 
 def transient_mask(
     work: WorkFrames, index: int, before: list[int], after: list[int], config: KeyframeConfig, at_end: bool = False
-) -> np.ndarray:
-    """Bool mask of the pixels of frame ``index`` that differ from the canvas before and after it.
+) -> tuple[np.ndarray, np.ndarray]:
+    """Bool masks of the pixels of frame ``index`` that differ from the canvas before and after it: without the
+    pixels where paint arrived (see below), and without only those that mix the colours before and after (a
+    cross-fade under way): what fingertips at the edge are looked for in beside a hand, whose brush tip carries
+    the colour that lands there.
 
     ``before`` and ``after`` are the frames around it, nearest first. At the end of the video (``at_end``:
     fewer than three frames follow) those few frames may all show the same hand, signing the finished
@@ -78,20 +81,32 @@ def transient_mask(
         if arrived.any():
             neighbours = [work.image(j) for j in (before[0], after[0])]
             seen = np.minimum.reduce([colour_change(image, n, config.shift_px, match=False) for n in neighbours])
-            lasting = arrived & (
-                (seen < config.occluder_threshold) | (_off_blend(image, past, future) < config.occluder_threshold)
-            )
-            change = np.where(lasting, 0.0, change)
+            off, weight = _off_blend(image, past, future)
+            blend = off < config.occluder_threshold
+            lasting = arrived & ((seen < config.occluder_threshold) | blend)
+            if lasting.any():
+                # a brush tip carries the colour that lands there (a mix all the way to the colour after): only
+                # a true mix of the two is left out of the mask the edge is searched for fingertips in
+                mixed = arrived & blend & (weight > MIX_RANGE[0]) & (weight < MIX_RANGE[1])
+                edge = change_mask(np.where(mixed, 0.0, change), config.occluder_threshold, config.occluder_opening_px)
+                rescued = change_mask(np.where(lasting, 0.0, change), config.occluder_threshold, config.occluder_opening_px)
+                return rescued, edge
     else:
-        return np.zeros(image.shape[:2], bool)
-    return change_mask(change, config.occluder_threshold, config.occluder_opening_px)
+        empty = np.zeros(image.shape[:2], bool)
+        return empty, empty
+    mask = change_mask(change, config.occluder_threshold, config.occluder_opening_px)
+    return mask, mask
 
 
-def _off_blend(image: np.ndarray, a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """Per pixel: how far (largest channel) ``image`` lies from the nearest mix of ``a`` and ``b`` (float RGB)."""
+MIX_RANGE = (0.1, 0.9)  # weights of b that make a colour a true mix of a and b (a cross-fade under way)
+
+
+def _off_blend(image: np.ndarray, a: np.ndarray, b: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per pixel: how far (largest channel) ``image`` lies from the nearest mix of ``a`` and ``b`` (float RGB), and
+    the weight of ``b`` in that mix."""
     step = b - a
     weight = np.clip(((image - a) * step).sum(axis=2) / np.maximum((step * step).sum(axis=2), 1e-6), 0.0, 1.0)
-    return np.abs(image - (a + weight[..., None] * step)).max(axis=2)
+    return np.abs(image - (a + weight[..., None] * step)).max(axis=2), weight
 
 
 def occluder_blob(found: Sequence[Blob], config: KeyframeConfig, edge_band: bool = True) -> Blob | None:
@@ -141,19 +156,35 @@ class _Judged:
 
 def _transient_blobs(
     work: WorkFrames, index: int, before: list[int], after: list[int], at_end: bool, config: KeyframeConfig
-) -> tuple[list[Blob], np.ndarray, float]:
-    mask = transient_mask(work, index, before, after, config, at_end)
-    if not mask.any():
-        return [], np.zeros(mask.shape, np.int32), 0.0
-    found, labels = blobs(mask, skin_mask(work.image(index)), config.edge_band)
-    return found, labels, float(mask.mean())
+) -> tuple[list[Blob], np.ndarray, float, list[Blob], np.ndarray]:
+    """Blobs and labels of the transient mask, its share of the canvas, and the blobs and labels of the mask
+    with the pixels where paint arrived (the same when there are none)."""
+    mask, raw = transient_mask(work, index, before, after, config, at_end)
+    skin = skin_mask(work.image(index))
+    found, labels = blobs(mask, skin, config.edge_band) if mask.any() else ([], np.zeros(mask.shape, np.int32))
+    if raw is mask or not raw.any():
+        return found, labels, float(mask.mean()), found, labels
+    raw_found, raw_labels = blobs(raw, skin, config.edge_band)
+    return found, labels, float(mask.mean()), raw_found, raw_labels
 
 
 def _judge(
-    work: WorkFrames, index: int, before: list[int], after: list[int], at_end: bool, config: KeyframeConfig
+    work: WorkFrames,
+    index: int,
+    before: list[int],
+    after: list[int],
+    at_end: bool,
+    config: KeyframeConfig,
+    beside_hand: bool = False,
 ) -> _Judged:
-    found, labels, total = _transient_blobs(work, index, before, after, at_end, config)
+    """``beside_hand``: a neighbouring frame shows a hand. Its brush tip, loaded with the paint that lands
+    there, looks like paint arriving; so fingertips or a brush at the edge are then looked for without
+    counting that paint as arrived."""
+    found, labels, total, raw_found, raw_labels = _transient_blobs(work, index, before, after, at_end, config)
     blob = occluder_blob(found, config, edge_band=not at_end)
+    if blob is None and beside_hand and not at_end:
+        blob = occluder_blob([b for b in raw_found if _at_edge_band(b, config)], config)
+        labels = raw_labels if blob is not None else labels
     long_side = max(labels.shape)
     verdict = (blob is not None, _describe(blob, total, found, long_side))
     return _Judged(verdict, None if blob is None else labels == blob.label)
@@ -170,7 +201,7 @@ def _guard(
     """A frame next to occluded ones is occluded too when a transient blob of it reaches the canvas edge where
     their hands are (dilated): the same arm entering or leaving, however small, thin or sleeve-coloured, unless
     the blob's change is still there in every later frame (paint stays)."""
-    found, labels, _ = _transient_blobs(work, index, *windows, at_end, config)
+    found, labels, *_ = _transient_blobs(work, index, *windows, at_end, config)
     if not found:
         return None
     reach = max(1, round(config.guard_reach * max(labels.shape)))
@@ -235,7 +266,8 @@ def occluder_verdicts(work: WorkFrames, config: KeyframeConfig) -> list[Verdict]
         touched = flagged.intersection(before) or flagged.intersection(after)
         # medians without the flagged frames; a side left with no frame at all keeps the first verdict
         if touched and (clean_before or not before) and (clean_after or not after):
-            final[index] = _judge(work, index, clean_before, clean_after, at_end[index], config)
+            beside = bool(flagged.intersection(before[: config.guard_frames] + after[: config.guard_frames]))
+            final[index] = _judge(work, index, clean_before, clean_after, at_end[index], config, beside)
             windows[index] = (clean_before, clean_after)
         else:
             final[index] = first[index]

@@ -5,9 +5,11 @@ Paper Sec. 4: frames "showing hands, paint strokes, or minimal changes were excl
 1. occluders: each frame is tested (weight-free temporal test on the canvas and, given the frames' surrounds,
    on the margin around it, or flags from a detector such as Grounding DINO); occluded frames never become
    keyframes nor references;
-2. completion: the finished painting is the median of the clean frames among the last few; the target I_T
-   is the last clean frame that shows it, and the completion time the first clean frame that shows it (paint
-   stays: a later clean frame that differs again shows a hand the occluder test missed, e.g. one resting);
+2. completion: the finished painting is the median of the clean frames among the last few; the completion time
+   is the first clean frame that shows it, and the target I_T the clearest view of it: the one nearest the median
+   of the last frames from the completion on, the latest on a tie (paint stays: a later clean frame that differs
+   again shows a hand the occluder test missed, e.g. one resting). When the finished painting is seen only in the
+   last frames beside an arm (the painter stepping away; the canvas test finds the canvas clear), those count;
    when I_T shows something that came after one of the last keyframes and is gone in the last frame of the
    video (a hand withdrawing slowly, or resting so long that it was kept as paint), the last clean frame
    before it without that, that keyframe at the earliest, is I_T, and the keyframes after it are dropped;
