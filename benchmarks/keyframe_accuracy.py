@@ -35,7 +35,8 @@ stages
 target ok
     the target I_T is not occluded and shows the finished painting: it comes after the last stroke (in the time-lapse
     style, once the last stage is fully shown), or its canvas differs clearly (by VISIBLE_LEVELS) from the
-    finished painting on less than VISIBLE_AREA (a faint last stroke or stage).
+    finished painting on less than VISIBLE_AREA (a faint last stroke or stage). When no clean sample shows the
+    finished painting (a hand over every one of them), the last clean sample is the correct target.
 compl. err
     (completion_t_ms - that time) / sampling interval, mean and largest magnitude: the first clean frame of the
     finished painting is at most one sample after it when nothing hides it.
@@ -335,9 +336,16 @@ def evaluate(
     paint, visible_paint = new_paint_frames(samples, studio)
 
     target_position = next(p for p, s in enumerate(samples) if s.t_ms == selection.target_t_ms)
+
+    def shows_finished(sample: Sample) -> bool:
+        return sample.t_ms >= finished_ms(truth) or looks_finished(studio, sample.frame_index)
+
     target = samples[target_position]
-    finished = target.t_ms >= finished_ms(truth) or looks_finished(studio, target.frame_index)
-    target_ok = finished and not target.occluded
+    clean_views = [s for s in samples if not s.occluded and shows_finished(s)]
+    if clean_views:
+        target_ok = shows_finished(target) and not target.occluded
+    else:  # a hand hides every view of the finished painting: the last clean frame is the best there is
+        target_ok = target.t_ms == max(s.t_ms for s in samples if not s.occluded)
     n_stages, stages_hit = stages_represented(truth, kept_times)
     pairs = make_pairs([(t, f"{t}.jpg") for t in kept_times], f"{kept_times[-1]}.jpg", "white.png")
     reasons: dict[str, int] = {}

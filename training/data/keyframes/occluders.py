@@ -83,7 +83,9 @@ def transient_mask(
             seen = np.minimum.reduce([colour_change(image, n, config.shift_px, match=False) for n in neighbours])
             off, weight = _off_blend(image, past, future)
             blend = off < config.occluder_threshold
-            lasting = arrived & ((seen < config.occluder_threshold) | blend)
+            # seen again in a neighbour counts for paint, not for skin: a hand may rest over one spot for a while
+            seen_paint = (seen < config.occluder_threshold) & ~skin_mask(image)
+            lasting = arrived & (seen_paint | blend)
             if lasting.any():
                 # a brush tip carries the colour that lands there (a mix all the way to the colour after): only
                 # a true mix of the two is left out of the mask the edge is searched for fingertips in
@@ -181,6 +183,8 @@ def _judge(
     there, looks like paint arriving; so fingertips or a brush at the edge are then looked for without
     counting that paint as arrived."""
     found, labels, total, raw_found, raw_labels = _transient_blobs(work, index, before, after, at_end, config)
+    if at_end and before:  # the canvas before decides alone: the last strokes or stage look transient too
+        found = [b for b in found if b.skin >= config.skin_fraction or not _persists(work, index, labels == b.label, before, config)]
     blob = occluder_blob(found, config, edge_band=not at_end)
     if blob is None and beside_hand and not at_end:
         blob = occluder_blob([b for b in raw_found if _at_edge_band(b, config)], config)

@@ -269,7 +269,8 @@ def _finished_view(
     view of the finished state), the finished painting is only seen in them. Frames the canvas test flagged never
     count. Among the views of the finished painting, I_T is the clearest: the one nearest the per-pixel median of
     the video's last frames from the completion on (a hand moving at the end, signing or withdrawing, is in few
-    of them), the latest on a tie; so a hand the tests missed in one late frame does not become part of the target."""
+    of them; fingertips count, however small), the latest of equals; so a hand the tests missed in one late
+    frame does not become part of the target."""
     done = find_completion(work, clean, config)
     completion, target, residual = clean[done.completion], clean[done.target], done.residual[done.target]
     later = sorted(i for i in arm_only if i > completion)
@@ -283,11 +284,14 @@ def _finished_view(
     if len(views) > 1:
         end = [i for i in work.with_canvas if i >= completion][-(2 * config.final_frames - 1) :][::-1]
         final = consensus(work.image(end[0]), [work.image(i) for i in end])
-        scores = {i: changed_fraction(work.image(i), final, config) for i in views}
-        best = min(scores.values())
-        clearest = max(i for i in views if scores[i] <= best + config.completion_tolerance)
-        if scores[clearest] + config.completion_tolerance < scores[target]:
-            target, residual = clearest, scores[clearest]
+        # high-contrast change with no opening: fingertips the occluder tests missed count against a view
+        scores = {
+            i: float((colour_change(work.image(i), final, config.shift_px) > config.occluder_threshold).mean())
+            for i in views
+        }
+        clearest = min(reversed(views), key=lambda i: scores[i])  # the latest of equals
+        if scores[clearest] < scores[target]:
+            target, residual = clearest, changed_fraction(work.image(clearest), final, config)
     return seen, completion, target, residual
 
 
@@ -409,8 +413,12 @@ class _Walk:
         later = self.later(i)
         if later is None or self.reference is None:
             return 0.0
+        image = self.work.image(i)
         gone = self.new_paint(i) & ~self.new_paint(later[0]) & ~self.new_paint(later[1])
-        return _hand_patch(gone, self.work.image(i), self.config)
+        # a hand resting where the next stage of a time-lapse changes the canvas: its skin is in neither later frame
+        unseen = paint_mask(image, self.work.image(later[0]), self.config)
+        unseen &= paint_mask(image, self.work.image(later[1]), self.config)
+        return _hand_patch(gone | (self.new_paint(i) & unseen & skin_mask(image)), image, self.config)
 
     def commit(self) -> bool:
         """Keep the frame due to be kept, or an earlier frame with nearly its paint when it shows something that
