@@ -78,6 +78,10 @@ default pipeline settings, as ``curate`` uses them, with the sampling of ``--eve
     .venv/bin/python -m benchmarks.keyframe_accuracy --seeds 2100-2105 --duration 75 --every 2 --rows defaults \
         --footage /work/shared/realdata/official_sample/sample_data/train/rgb/example
 
+Time-lapse rules were developed on studio seeds 2000-2003 and footage seeds 2100-2102; 2200-2211 and 2300-2305 were
+then looked at too (the resting-hand and end-of-video rules came from them); 2400-2409 and 2500-2505 were first
+measured unseen after that. The next unseen time-lapse seeds are 2410 on, footage 2506 on.
+
 Every run prints each video's layer durations (truth ``layers`` end_ms - start_ms), so the time scale is visible.
 
 Videos and rectified frames are cached under ``--cache`` (default /tmp/keyframe_accuracy), in a folder named

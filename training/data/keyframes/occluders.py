@@ -184,7 +184,8 @@ def _judge(
     counting that paint as arrived."""
     found, labels, total, raw_found, raw_labels = _transient_blobs(work, index, before, after, at_end, config)
     if at_end and before:  # the canvas before decides alone: the last strokes or stage look transient too
-        found = [b for b in found if b.skin >= config.skin_fraction or not _persists(work, index, labels == b.label, before, config)]
+        lasting = [b for b in found if b.skin < config.skin_fraction and _persists(work, index, labels == b.label, before, config)]
+        found = [b for b in found if b not in lasting]  # a non-skin change still there in every later frame is paint
     blob = occluder_blob(found, config, edge_band=not at_end)
     if blob is None and beside_hand and not at_end:
         blob = occluder_blob([b for b in raw_found if _at_edge_band(b, config)], config)

@@ -44,6 +44,7 @@ from .occluders import occluder_blob, occluder_verdicts, persistence_frames
 
 ONSET_SHARE = 0.1  # a region switch starts at the first frame with this share of ``switch_step`` in the new region
 MOVE_SHARE = 0.03  # a due frame is not deferred to a frame with this share of ``switch_step`` in a new region
+VIEW_NOISE = 0.00025  # differences between two clean views of one canvas (camera noise, jitter): 0.025 %
 HAND_REFERENCES = 3  # keyframes before I_T that a hand gone by the end of the video is looked for against
 SWITCH_LOOKBACK = 64  # walked frames a region switch looks back over: bounds time and memory on a static canvas
 
@@ -269,7 +270,7 @@ def _finished_view(
     view of the finished state), the finished painting is only seen in them. Frames the canvas test flagged never
     count. Among the views of the finished painting, I_T is the clearest: the one nearest the per-pixel median of
     the video's last frames from the completion on (a hand moving at the end, signing or withdrawing, is in few
-    of them; fingertips count, however small), the latest of equals; so a hand the tests missed in one late
+    of them; fingertips count, however small), the latest of those within ``VIEW_NOISE`` of the best; so a hand the tests missed in one late
     frame does not become part of the target."""
     done = find_completion(work, clean, config)
     completion, target, residual = clean[done.completion], clean[done.target], done.residual[done.target]
@@ -289,8 +290,9 @@ def _finished_view(
             i: float((colour_change(work.image(i), final, config.shift_px) > config.occluder_threshold).mean())
             for i in views
         }
-        clearest = min(reversed(views), key=lambda i: scores[i])  # the latest of equals
-        if scores[clearest] < scores[target]:
+        best = min(scores.values())
+        clearest = max(i for i in views if scores[i] <= best + VIEW_NOISE)  # the latest of (nearly) equals
+        if clearest != target and scores[clearest] < scores[target]:
             target, residual = clearest, changed_fraction(work.image(clearest), final, config)
     return seen, completion, target, residual
 
