@@ -417,10 +417,7 @@ class _Walk:
             return 0.0
         image = self.work.image(i)
         gone = self.new_paint(i) & ~self.new_paint(later[0]) & ~self.new_paint(later[1])
-        # a hand resting where the next stage of a time-lapse changes the canvas: its skin is in neither later frame
-        unseen = paint_mask(image, self.work.image(later[0]), self.config)
-        unseen &= paint_mask(image, self.work.image(later[1]), self.config)
-        return _hand_patch(gone | (self.new_paint(i) & unseen & skin_mask(image)), image, self.config)
+        return _hand_patch(gone, image, self.config)
 
     def commit(self) -> bool:
         """Keep the frame due to be kept, or an earlier frame with nearly its paint when it shows something that
