@@ -17,6 +17,7 @@ from typing import NamedTuple
 
 import pandas as pd
 
+from training.labels.auto import NO_LABELLER_FIX
 from training.train.dataset import MANIFEST_COLUMNS
 
 MANIFEST_EXTRA = ("pair_id", "video_id", "pair_index")
@@ -101,10 +102,7 @@ def build_manifest(
     labelled = everything["text"].notna() & everything["text"].astype("string").str.strip().ne("")
     pending = everything.loc[~labelled, "pair_id"].tolist()
     manifest = everything[labelled].copy()
-    fix = (
-        "label them: `inverse-painting labels export --csv`, fill the `correction` column, `labels import` it, "
-        "re-materialize instruction_labels (or make LLaVA weights local and re-materialize auto_labels)"
-    )
+    fix = f"to fix: {NO_LABELLER_FIX}; then re-materialize instruction_labels"
     if manifest.empty:
         raise ValueError(f"none of the {len(pending)} pairs of {len(frames)} video(s) is labelled yet; {fix}")
     if not manifest["split"].eq("train").any():

@@ -26,6 +26,12 @@ MARGIN = 24  # background plate margin so camera drift never shows its border
 FINISHED_TAIL = (0.10, 0.18)  # time-lapse style: share of the video that shows the finished painting at the end
 
 
+def _blank_canvas(weave_map: np.ndarray) -> np.ndarray:
+    """The primed canvas before any paint: white gesso with the weave's shading (RGB uint8)."""
+    shaded = np.asarray(BLANK_RGB, np.float32)[None, None, :] * weave_map[..., None] + 0.5
+    return np.clip(shaded, 0, 255).astype(np.uint8)
+
+
 def _end_earlier(
     times: np.ndarray, spans: list[tuple[int, int]], end_ms: float
 ) -> tuple[np.ndarray, list[tuple[int, int]]]:
@@ -123,7 +129,7 @@ class Studio:
             strokes += layer_strokes
             clips += [spec.region] * len(layer_strokes)
             counts.append(len(layer_strokes))
-        duration = int(self._frame_ms[-1]) + round(1000 / self.config.fps)
+        duration = self._duration_ms
         times, spans = schedule(r_time, counts, duration)
         if self.config.style == "timelapse":  # a time-lapse holds the finished painting for its last seconds
             times, spans = _end_earlier(times, spans, (1 - r_time.uniform(*FINISHED_TAIL)) * duration)
@@ -134,9 +140,14 @@ class Studio:
             for k, spec in enumerate(specs)
         ]
         wv = weave(rng, (h, w))
-        blank = np.clip(np.asarray(BLANK_RGB, np.float32)[None, None, :] * wv[..., None] + 0.5, 0, 255).astype(np.uint8)
+        blank = _blank_canvas(wv)
         self.paint = PaintState(blank, wv, strokes, clips, stamps)
         self._applied = np.searchsorted(times, self._frame_ms, side="right")
+
+    @property
+    def _duration_ms(self) -> int:
+        """Length of the video: its last frame's time plus one frame."""
+        return int(self._frame_ms[-1]) + round(1000 / self.config.fps)
 
     def _init_stages(self, images: list[np.ndarray], rng: np.random.Generator, r_time: np.random.Generator) -> None:
         if not images:
@@ -147,7 +158,7 @@ class Studio:
         w, h = max(8, round(width * scale)), max(8, round(height * scale))
         self.canvas_size = (w, h)
         wv = weave(rng, (h, w))
-        blank = np.clip(np.asarray(BLANK_RGB, np.float32)[None, None, :] * wv[..., None] + 0.5, 0, 255).astype(np.uint8)
+        blank = _blank_canvas(wv)
         states = [blank] + [
             cv2.resize(np.ascontiguousarray(im[..., :3]), (w, h), interpolation=cv2.INTER_AREA) for im in images
         ]
@@ -162,7 +173,7 @@ class Studio:
         order = np.argsort(pixels.sum(axis=1))
         picks = pixels[order[np.linspace(0, len(order) - 1, 24).astype(int)]]
         self.palette = Palette("photographed", {f"c{k}": tuple(map(float, c)) for k, c in enumerate(picks)}, ())
-        duration = int(self._frame_ms[-1]) + round(1000 / self.config.fps)
+        duration = self._duration_ms
         start = r_time.uniform(0.03, 0.08) * duration
         end = (1 - r_time.uniform(*FINISHED_TAIL)) * duration
         self.stroke_times = np.round(np.linspace(start, end, len(strokes))).astype(np.int64)

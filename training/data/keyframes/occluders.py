@@ -90,9 +90,9 @@ def transient_mask(
                 # a brush tip carries the colour that lands there (a mix all the way to the colour after): only
                 # a true mix of the two is left out of the mask the edge is searched for fingertips in
                 mixed = arrived & blend & (weight > MIX_RANGE[0]) & (weight < MIX_RANGE[1])
-                edge = change_mask(np.where(mixed, 0.0, change), config.occluder_threshold, config.occluder_opening_px)
-                rescued = change_mask(np.where(lasting, 0.0, change), config.occluder_threshold, config.occluder_opening_px)
-                return rescued, edge
+                threshold, opening = config.occluder_threshold, config.occluder_opening_px
+                edge = change_mask(np.where(mixed, 0.0, change), threshold, opening)
+                return change_mask(np.where(lasting, 0.0, change), threshold, opening), edge
     else:
         empty = np.zeros(image.shape[:2], bool)
         return empty, empty
@@ -183,9 +183,15 @@ def _judge(
     there, looks like paint arriving; so fingertips or a brush at the edge are then looked for without
     counting that paint as arrived."""
     found, labels, total, raw_found, raw_labels = _transient_blobs(work, index, before, after, at_end, config)
-    if at_end and before:  # the canvas before decides alone: the last strokes or stage look transient too
-        lasting = [b for b in found if b.skin < config.skin_fraction and _persists(work, index, labels == b.label, before, config)]
-        found = [b for b in found if b not in lasting]  # a non-skin change still there in every later frame is paint
+    if at_end and before and found:
+        # the canvas before decides alone, so the last strokes or stage look transient too: a non-skin change still
+        # there in every later frame is paint
+        past = consensus(work.image(index), [work.image(j) for j in before])
+        found = [
+            b
+            for b in found
+            if b.skin >= config.skin_fraction or not _persists(work, index, labels == b.label, past, config)
+        ]
     blob = occluder_blob(found, config, edge_band=not at_end)
     if blob is None and beside_hand and not at_end:
         blob = occluder_blob([b for b in raw_found if _at_edge_band(b, config)], config)
@@ -212,12 +218,16 @@ def _guard(
     reach = max(1, round(config.guard_reach * max(labels.shape)))
     kernel = cv2.getStructuringElement(cv2.MORPH_ELLIPSE, (2 * reach + 1, 2 * reach + 1))
     near_hand = cv2.dilate(np.logical_or.reduce(hands).astype(np.uint8), kernel).astype(bool)
+    past: np.ndarray | None = None  # the canvas before the frame, read once when a blob needs it
     for blob in found:
         pixels = labels == blob.label
         if not (blob.touches_edge and blob.area >= config.guard_area and near_hand[pixels].any()):
             continue
-        if windows[0] and _persists(work, index, pixels, windows[0], config):
-            continue  # still there in every later frame: paint (the last strokes, a time-lapse stage), not a hand
+        if windows[0]:
+            if past is None:
+                past = consensus(work.image(index), [work.image(j) for j in windows[0]])
+            if _persists(work, index, pixels, past, config):
+                continue  # still there in every later frame: paint (the last strokes, a time-lapse stage), not a hand
         return (
             True,
             f"next to an occluded frame, with transient change at the canvas edge where its hand is "
@@ -229,12 +239,10 @@ def _guard(
 PERSIST_SHARE = 0.5  # share of a blob's pixels that must still show its change in a later frame
 
 
-def _persists(work: WorkFrames, index: int, pixels: np.ndarray, before: list[int], config: KeyframeConfig) -> bool:
-    """True when the change of frame ``index`` over ``pixels`` (against the canvas ``before`` it) shows in every
-    later frame with a canvas up to the end of the video: paint stays, a hand leaves. Only asked of a few frames
-    (small blobs next to a hand), so reading to the end stays cheap; frames near the end have few later ones."""
-    image = work.image(index)
-    past = consensus(image, [work.image(j) for j in before])
+def _persists(work: WorkFrames, index: int, pixels: np.ndarray, past: np.ndarray, config: KeyframeConfig) -> bool:
+    """True when the change of frame ``index`` over ``pixels`` (against ``past``, the canvas before it) shows in
+    every later frame with a canvas up to the end of the video: paint stays, a hand leaves. Only asked of a few
+    frames (small blobs next to a hand, the last frames), so reading to the end stays cheap."""
     later = [j for j in work.with_canvas if j > index]
     if not later:
         return True  # the last frame: nothing after it to tell a hand from paint, and the guard is a guess

@@ -270,8 +270,8 @@ def _finished_view(
     view of the finished state), the finished painting is only seen in them. Frames the canvas test flagged never
     count. Among the views of the finished painting, I_T is the clearest: the one nearest the per-pixel median of
     the video's last frames from the completion on (a hand moving at the end, signing or withdrawing, is in few
-    of them; fingertips count, however small), the latest of those within ``VIEW_NOISE`` of the best; so a hand the tests missed in one late
-    frame does not become part of the target."""
+    of them; fingertips count, however small), the latest of those within ``VIEW_NOISE`` of the best; so a hand
+    the tests missed in one late frame does not become part of the target."""
     done = find_completion(work, clean, config)
     completion, target, residual = clean[done.completion], clean[done.target], done.residual[done.target]
     later = sorted(i for i in arm_only if i > completion)
@@ -279,7 +279,10 @@ def _finished_view(
     if later:
         widened = find_completion(work, seen, config)
         candidate = seen[widened.target]
-        if candidate in arm_only and changed_fraction(work.image(candidate), work.image(target), config) >= config.min_change:
+        shows_more = candidate in arm_only and (
+            changed_fraction(work.image(candidate), work.image(target), config) >= config.min_change
+        )
+        if shows_more:
             completion, target, residual = seen[widened.completion], candidate, widened.residual[widened.target]
     views = [i for i in seen if completion <= i and (i in clean or i >= target)]
     if len(views) > 1:
@@ -415,9 +418,8 @@ class _Walk:
         later = self.later(i)
         if later is None or self.reference is None:
             return 0.0
-        image = self.work.image(i)
         gone = self.new_paint(i) & ~self.new_paint(later[0]) & ~self.new_paint(later[1])
-        return _hand_patch(gone, image, self.config)
+        return _hand_patch(gone, self.work.image(i), self.config)
 
     def commit(self) -> bool:
         """Keep the frame due to be kept, or an earlier frame with nearly its paint when it shows something that
