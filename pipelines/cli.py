@@ -162,6 +162,7 @@ def build_parser() -> argparse.ArgumentParser:
     from training.labels.cli import add_labels_parser
 
     parser = argparse.ArgumentParser(prog="inverse-painting", description=__doc__)
+    parser.add_argument("--verbose", action="store_true", help="show the traceback of an error")
     commands = parser.add_subparsers(dest="command", required=True)
 
     synth = commands.add_parser("synth", help="generate synthetic painting videos with ground truth")
@@ -223,7 +224,17 @@ def build_parser() -> argparse.ArgumentParser:
     )
     bench.set_defaults(func=cmd_benchmark)
     add_paint_parser(commands)
+    _accept_verbose_anywhere(commands)
     return parser
+
+
+def _accept_verbose_anywhere(commands: argparse._SubParsersAction) -> None:
+    """`--verbose` also after the command name (SUPPRESS: an absent flag keeps the top-level value)."""
+    for sub in commands.choices.values():
+        sub.add_argument("--verbose", action="store_true", default=argparse.SUPPRESS, help="show tracebacks")
+        for action in sub._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                _accept_verbose_anywhere(action)
 
 
 def _quiet_model_loading() -> None:
@@ -234,10 +245,31 @@ def _quiet_model_loading() -> None:
     transformers_logging.disable_progress_bar()
 
 
+# Errors a user can fix from the message alone: printed as one line, no traceback.
+EXPECTED_ERRORS = (ValueError, LookupError, OSError)
+
+
+def error_line(exc: BaseException) -> str:
+    """One line for the terminal: the message with its line breaks folded, and the way to see more."""
+    message = " ".join(str(exc).split()) or type(exc).__name__
+    if not isinstance(exc, EXPECTED_ERRORS):
+        message = f"{type(exc).__name__}: {message} (an internal error; --verbose shows the traceback)"
+    return f"error: {message}"
+
+
 def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     _quiet_model_loading()
-    return args.func(args)
+    try:
+        return args.func(args)
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:
+        if args.verbose:
+            raise
+        print(error_line(exc), file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
