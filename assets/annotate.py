@@ -10,6 +10,7 @@ from pydantic import Field
 
 from assets.curate import keyframes
 from assets.metadata import check_result, table_metadata
+from pipelines.partition_lock import hold_partition
 from pipelines.partitions import videos_partitions
 from pipelines.resources import StorageResource
 from training.data.difference import binarize, distance_maps, make_backend, mean_distance, to_soft_png
@@ -29,6 +30,9 @@ from training.data.storage import atomic_dir, write_parquet
 )
 def frame_pairs(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
     video_id = context.partition_key
+    hold_partition(
+        context, storage, storage.images_dir("frame_pairs", video_id), storage.table_path("frame_pairs", video_id)
+    )
     kept = pd.read_parquet(storage.table_path("keyframes", video_id))
     target_path = str(kept.loc[kept["is_target"], "path"].iloc[-1]) if kept["is_target"].any() else None
     if target_path is None:
@@ -82,10 +86,11 @@ def difference_masks(
     context: dg.AssetExecutionContext, config: DifferenceConfig, storage: StorageResource
 ) -> dg.MaterializeResult:
     video_id = context.partition_key
+    folder = storage.images_dir("difference_masks", video_id)
+    hold_partition(context, storage, folder, storage.table_path("difference_masks", video_id))
     pairs = pd.read_parquet(storage.table_path("frame_pairs", video_id))
     backend = make_backend(config.backend)
     context.log.info(f"difference backend: {backend.name}, threshold {backend.threshold}")
-    folder = storage.images_dir("difference_masks", video_id)
     rows, previews = [], []
     maps = distance_maps(backend, _pair_images(pairs), batch_size=config.batch_size)
     with atomic_dir(folder) as tmp:

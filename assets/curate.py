@@ -2,6 +2,7 @@
 
 import dataclasses
 import shutil
+from pathlib import Path
 from typing import Literal
 
 import dagster as dg
@@ -10,6 +11,7 @@ from pydantic import Field
 
 from assets.ingest import canvas_frames
 from assets.metadata import check_result
+from pipelines.partition_lock import hold_partition
 from pipelines.partitions import videos_partitions
 from pipelines.resources import ModelsResource, StorageResource
 from training.data.grounding import weights_available
@@ -83,6 +85,7 @@ def keyframes(
     context: dg.AssetExecutionContext, config: KeyframesConfig, storage: StorageResource, models: ModelsResource
 ) -> dg.MaterializeResult:
     video_id = context.partition_key
+    hold_partition(context, storage, *keyframes_outputs(storage, video_id))
     table = pd.read_parquet(storage.table_path("canvas_frames", video_id))
     frames = LazyFrames(table)
     duration = float(pd.read_parquet(storage.table_path("source_video", video_id))["duration_s"].iloc[0])
@@ -137,6 +140,19 @@ def _reasons(selection: KeyframeSelection) -> list[str | None]:
     return [decision.reason for decision in selection.decisions]
 
 
+def dropped_table_path(storage: StorageResource, video_id: str) -> Path:
+    return storage.asset_dir("keyframes") / f"{video_id}.dropped.parquet"
+
+
+def keyframes_outputs(storage: StorageResource, video_id: str) -> list[Path]:
+    """What the keyframes asset writes for a video: the folder, its table, the dropped-frames table."""
+    return [
+        storage.images_dir("keyframes", video_id),
+        storage.table_path("keyframes", video_id),
+        dropped_table_path(storage, video_id),
+    ]
+
+
 def write_keyframes(
     storage: StorageResource, video_id: str, frames: LazyFrames, selection: KeyframeSelection
 ) -> tuple[pd.DataFrame, pd.DataFrame, dict[int, str]]:
@@ -163,5 +179,5 @@ def write_keyframe_tables(
     kept = pd.DataFrame(kept_rows, columns=["t_ms", "path", "is_target"])
     dropped = pd.DataFrame(dropped_rows, columns=["t_ms", "reason", "detail"]).astype({"t_ms": "int64"})
     write_parquet(kept, storage.table_path("keyframes", video_id))
-    write_parquet(dropped, storage.asset_dir("keyframes") / f"{video_id}.dropped.parquet")
+    write_parquet(dropped, dropped_table_path(storage, video_id))
     return kept, dropped

@@ -10,6 +10,7 @@ import pandas as pd
 from pydantic import Field
 
 from assets.metadata import check_result
+from pipelines.partition_lock import hold_partition
 from pipelines.partitions import videos_partitions
 from pipelines.resources import MLflowResource, ModelsResource, StorageResource
 from training.data.canvas import CanvasDetector
@@ -39,17 +40,19 @@ def source_video(
     context: dg.AssetExecutionContext, storage: StorageResource, mlflow: MLflowResource
 ) -> dg.MaterializeResult:
     video_id = context.partition_key
+    table = storage.table_path("source_video", video_id)
+    thumbnails = storage.images_dir("source_video", video_id) / "thumbnails.jpg"
+    hold_partition(context, storage, table, thumbnails)
     path = find_video(storage.videos_dir, video_id)
     probe = probe_video(path)
     context.log.info(
         f"{video_id}: {probe.duration_s:.1f} s, {probe.fps:.2f} fps, {probe.width}x{probe.height}, {probe.codec}"
     )
 
-    table = storage.table_path("source_video", video_id)
     write_parquet(pd.DataFrame([{"video_id": video_id, **probe.as_dict()}]), table)
     shots = video_thumbnails(path, count=6)
     strip = frame_strip([image for _, image in shots], [f"{t:.1f} s" for t, _ in shots])
-    strip_path = write_bytes(encode_image(strip), storage.images_dir("source_video", video_id) / "thumbnails.jpg")
+    strip_path = write_bytes(encode_image(strip), thumbnails)
 
     with mlflow.start_run(context, experiment="inverse-painting/ingest") as run:
         run.log_params({"video_id": video_id, **probe.as_dict()})
@@ -92,8 +95,10 @@ def sampled_frames(
     context: dg.AssetExecutionContext, config: SampledFramesConfig, storage: StorageResource
 ) -> dg.MaterializeResult:
     video_id = context.partition_key
-    path = find_video(storage.videos_dir, video_id)
     target = storage.images_dir("sampled_frames", video_id)
+    table_path = storage.table_path("sampled_frames", video_id)
+    hold_partition(context, storage, target, table_path)
+    path = find_video(storage.videos_dir, video_id)
     rows = []
     with atomic_dir(target) as tmp:
         for frame in iter_sampled_frames(path, config.sample_every_s):
@@ -105,7 +110,7 @@ def sampled_frames(
                 context.log.info(f"{video_id}: {len(rows)} frames sampled (t = {frame.t_ms / 1000:.0f} s)")
     if not rows:
         raise VideoError(f"{path}: no frame could be sampled; the video is empty or unreadable. Re-export it.")
-    table = write_parquet(pd.DataFrame(rows), storage.table_path("sampled_frames", video_id))
+    table = write_parquet(pd.DataFrame(rows), table_path)
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(table)),
@@ -163,6 +168,7 @@ def canvas_geometry(
     context: dg.AssetExecutionContext, config: CanvasConfig, storage: StorageResource, models: ModelsResource
 ) -> dg.MaterializeResult:
     video_id = context.partition_key
+    hold_partition(context, storage, storage.table_path("canvas_geometry", video_id))
     frames = pd.read_parquet(storage.table_path("sampled_frames", video_id))
     detector = canvas_detector(config.backend, models, context.log)
     redetect = config.redetect_every or (5 if detector.name == "contour" else None)
@@ -222,6 +228,8 @@ def canvas_frames(
     context: dg.AssetExecutionContext, config: CanvasFramesConfig, storage: StorageResource
 ) -> dg.MaterializeResult:
     video_id = context.partition_key
+    target = storage.images_dir("canvas_frames", video_id)
+    hold_partition(context, storage, target, storage.table_path("canvas_frames", video_id))
     frames = pd.read_parquet(storage.table_path("sampled_frames", video_id))
     geometry = pd.read_parquet(storage.table_path("canvas_geometry", video_id))
     found = geometry.dropna(subset=["corners"])
@@ -234,7 +242,6 @@ def canvas_frames(
     size = rectified_size(median_corners, config.long_side)
     margin = config.surround_margin
     around = rectified_size(median_corners, config.surround_long_side) if margin > 0 else None
-    target = storage.images_dir("canvas_frames", video_id)
     rows = []
     with atomic_dir(target) as tmp:
         if around is not None:

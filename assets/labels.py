@@ -17,9 +17,9 @@ from training.data.storage import write_parquet
 from training.labels.auto import NO_LABELLER_FIX, make_pair_labeller, read_pair_tables
 from training.labels.auto import auto_labels as label_pairs
 from training.labels.llava import DEFAULT_LLAVA
-from training.labels.merge import correction_rate, most_frequent, unlabelled
+from training.labels.merge import correction_rate, most_frequent, orphaned_corrections, unlabelled
 from training.labels.merge import instruction_labels as merge_labels
-from training.labels.store import latest_corrections, read_history
+from training.labels.store import latest_corrections, legacy_corrections, read_history
 
 # observable_source_asset is marked beta; it is the Dagster construct for data written outside the pipeline
 warnings.filterwarnings("ignore", message=".*observable_source_asset.*", category=dg.BetaWarning)
@@ -94,11 +94,17 @@ def label_corrections(storage: StorageResource) -> dg.ObserveResult:
     store = storage.asset_dir("label_corrections")
     history = read_history(store)
     latest = latest_corrections(store)
+    legacy = legacy_corrections(store)
     # the version changes with every import, so the UI marks instruction_labels stale after one
     version = hashlib.sha256(pd.util.hash_pandas_object(history, index=False).values.tobytes()).hexdigest()[:16]
     return dg.ObserveResult(
         data_version=dg.DataVersion(version),
-        metadata={"imports": int(history["seq"].nunique()) if len(history) else 0, "corrected_pairs": len(latest)},
+        metadata={
+            "imports": int(history["seq"].nunique()) if len(history) else 0,
+            "corrected_pairs": len(latest),
+            # written before corrections recorded frame times: never applied, see instruction_labels
+            "legacy_corrections": len(legacy),
+        },
     )
 
 
@@ -106,22 +112,43 @@ def label_corrections(storage: StorageResource) -> dg.ObserveResult:
     partitions_def=videos_partitions,
     group_name="annotate",
     kinds={"parquet"},
-    deps=[auto_labels, label_corrections],
+    deps=[frame_pairs, auto_labels, label_corrections],
     check_specs=[dg.AssetCheckSpec("every_pair_labelled", asset="instruction_labels")],
-    description="The text instruction per pair: the latest correction if any, else the auto label (`source`).",
+    description="The text instruction per pair: the latest correction of the pair's frames (video + frame "
+    "times) if any, else the auto label (`source`). Corrections of frames no pair covers now (re-curated) are "
+    "reported as orphaned, kept in the history, and never applied to another pair.",
 )
 def instruction_labels(context: dg.AssetExecutionContext, storage: StorageResource) -> dg.MaterializeResult:
     video_id = context.partition_key
     auto = pd.read_parquet(storage.table_path("auto_labels", video_id))
-    labels = merge_labels(auto, latest_corrections(storage.asset_dir("label_corrections")))
+    pairs = pd.read_parquet(storage.table_path("frame_pairs", video_id)).assign(video_id=video_id)
+    store = storage.asset_dir("label_corrections")
+    corrections = latest_corrections(store)
+    labels = merge_labels(auto, corrections, pairs)
+    orphans = orphaned_corrections(corrections, legacy_corrections(store), pairs, videos={video_id})
     path = write_parquet(labels, storage.table_path("instruction_labels", video_id))
     missing = unlabelled(labels)
+    if len(orphans):
+        context.log.warning(
+            f"{video_id}: {len(orphans)} correction(s) match no current pair and are not applied (kept in the "
+            f"history); e.g. {orphans['pair_id'].iloc[0]}: {orphans['reason'].iloc[0]}"
+        )
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(path)),
             "pairs": len(labels),
             "correction_rate": correction_rate(labels),
             "most_frequent": table_metadata(most_frequent(labels)),
+            "orphaned_corrections": len(orphans),
+            **(
+                {
+                    "orphaned": table_metadata(
+                        orphans.head(100)[["pair_id", "text", "corrected_at", "reason"]].astype(str)
+                    )
+                }
+                if len(orphans)
+                else {}
+            ),
         },
         check_results=[
             dg.AssetCheckResult(

@@ -18,27 +18,12 @@ from evaluation.budget import PAPER_MEAN_DURATION_S, resolve_baseline_steps
 from evaluation.metrics.fid import FID_WEIGHTS_URL, load_fid_or_reason
 from evaluation.metrics.score import METRICS, json_ready, score_sequence
 from evaluation.sequences import DEFAULT_LONG_SIDE, load_generated, load_ground_truth
+from training.argtypes import int_in_range, positive_float
 from training.data.difference import is_true_lpips
 
-
-def _positive(text: str) -> float:
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a number of seconds, got {text!r}") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"seconds must be positive, got {text}")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number of steps, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"the number of steps must be at least 1, got {text}")
-    return value
+# Checked while parsing (argparse names the option): NaN, infinities, 0 and negatives are refused.
+_positive = positive_float("seconds", "20")
+_positive_int = int_in_range(1, unit="steps")
 
 
 def add_step_options(parser: argparse.ArgumentParser) -> None:
@@ -76,13 +61,15 @@ def add_benchmark_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
     add_step_options(p)
     p.add_argument("--json", action="store_true", help="print JSON instead of a table")
     p.add_argument("--distance", choices=("auto", "lpips", "colour-structure"), default="auto")
-    p.add_argument("--long-side", type=int, default=DEFAULT_LONG_SIDE, help="cap of the comparison resolution")
+    p.add_argument(
+        "--long-side", type=int_in_range(16), default=DEFAULT_LONG_SIDE, help="cap of the comparison resolution (>= 16)"
+    )
     p.add_argument(
         "--fid-weights",
         default=FID_WEIGHTS_URL,
         help="pytorch-fid Inception checkpoint: local path or URL (read from the torch hub cache); 'none' disables",
     )
-    p.add_argument("--seed", type=int, default=0, help="seed of the stochastic baselines")
+    p.add_argument("--seed", type=int_in_range(0), default=0, help="seed of the stochastic baselines (>= 0)")
     p.set_defaults(func=run_benchmark_cli)
     return p
 

@@ -9,6 +9,17 @@ from pathlib import Path
 
 from tqdm import tqdm
 
+from training.argtypes import int_in_range, positive_float
+
+# Limits of the numeric options, checked while parsing (before any work); see training/argtypes.py.
+COUNT = int_in_range(1, unit="videos")
+SEED = int_in_range(0)  # numpy's seeds are non-negative
+FPS = int_in_range(1, 120, unit="frames per second")  # frame times are whole milliseconds
+STEPS = int_in_range(1, unit="steps")
+KEYFRAMES = int_in_range(1, unit="keyframes")
+SECONDS = positive_float("seconds", "60")
+MAX_SIDE = 4096  # the studio renders every frame in memory at this size
+
 
 def _size(text: str) -> tuple[int, int]:
     try:
@@ -17,22 +28,24 @@ def _size(text: str) -> tuple[int, int]:
         raise argparse.ArgumentTypeError(f"size must look like 640x480, got {text!r}") from None
     if width < 64 or height < 64 or width % 2 or height % 2:
         raise argparse.ArgumentTypeError(f"size {text}: width and height must be even and at least 64 (H.264)")
+    if max(width, height) > MAX_SIDE:
+        raise argparse.ArgumentTypeError(f"size {text}: width and height must be at most {MAX_SIDE}")
     return width, height
 
 
 def _studio_args(parser: argparse.ArgumentParser, count: int) -> None:
-    parser.add_argument("--count", type=int, default=count, help="number of videos")
-    parser.add_argument("--seed", type=int, default=0, help="the same seed gives the same videos")
-    parser.add_argument("--duration", type=float, default=60.0, help="seconds of video per painting")
+    parser.add_argument("--count", type=COUNT, default=count, help="number of videos")
+    parser.add_argument("--seed", type=SEED, default=0, help="the same seed gives the same videos (>= 0)")
+    parser.add_argument("--duration", type=SECONDS, default=60.0, help="seconds of video per painting")
     parser.add_argument(
         "--pace",
-        type=float,
+        type=positive_float("strokes per second", "86"),
         default=None,
         metavar="STROKES_PER_S",
         help="the painter's pace: each video lasts its strokes / pace seconds (instead of --duration)",
     )
     parser.add_argument("--size", type=_size, default=(640, 480), help="video size WxH")
-    parser.add_argument("--fps", type=int, default=25)
+    parser.add_argument("--fps", type=FPS, default=25, help="frames per second (1-120)")
     parser.add_argument(
         "--style",
         choices=("strokes", "timelapse"),
@@ -104,30 +117,55 @@ def _roots(args: argparse.Namespace) -> tuple[Path, Path]:
     return args.data_root or Path(default_data_root()), args.dagster_home or default_dagster_home()
 
 
-def _print_report(report) -> int:
+def _print_report(report, roots: tuple[Path, Path] | None = None) -> int:
+    """The summary: outputs, then one line per failure, failed check and warning; where the full logs are."""
     for asset, produced in report.outputs.items():
         print(f"{asset}: {len(produced)} partitions materialized")
     for key, error in report.failures.items():
         print(f"FAILED {key}: {error}")
     for key, why in report.failed_checks.items():
         print(f"CHECK {key}: {why}")
+    for key, messages in report.warnings.items():
+        for message in dict.fromkeys(messages):
+            print(f"WARNING {key}: {message}")
+    failed_runs = report.failed_runs()
+    if failed_runs:
+        runs = ", ".join(f"{label}: {run_id}" for label, run_id in failed_runs.items())
+        print(f"Full logs and stack traces of the failed runs (Dagster UI > Runs, or rerun with --verbose): {runs}")
+        if roots is not None:
+            from pipelines.instance import REPO_ROOT
+
+            data_root, home = (path.resolve() for path in roots)
+            print(
+                f"  UI: cd {REPO_ROOT} && DAGSTER_HOME={home} INVERSE_PAINTING_DATA_ROOT={data_root} "
+                f"{_bin('dagster')} dev"
+            )
     return 1 if report.failures else 0
 
 
+def _bin(name: str) -> Path:
+    return Path(sys.executable).parent / name
+
+
 def cmd_curate(args: argparse.Namespace) -> int:
-    from pipelines.curate import curate
+    from pipelines.curate import curate, expand_inputs
     from pipelines.demo import chain_config
 
     data_root, home = _roots(args)
+    for folder, count in expand_inputs(args.files).folders.items():
+        if count:  # an empty folder is reported with the failures
+            print(f"{folder}: a folder; curating the {count} video file(s) directly inside it")
     run_config = chain_config(args.sample_every, args.keyframes_per_video)
-    return _print_report(curate(args.files, data_root, home, run_config=run_config))
+    report = curate(args.files, data_root, home, run_config=run_config, verbose=args.verbose)
+    return _print_report(report, (data_root, home))
 
 
 def cmd_import_official(args: argparse.Namespace) -> int:
     from pipelines.curate import import_official
 
     data_root, home = _roots(args)
-    return _print_report(import_official(args.folder, data_root, home))
+    report = import_official(args.folder, data_root, home, verbose=args.verbose)
+    return _print_report(report, (data_root, home))
 
 
 def cmd_benchmark(args: argparse.Namespace) -> int:
@@ -146,7 +184,7 @@ def cmd_benchmark(args: argparse.Namespace) -> int:
 
     data_root, home = _roots(args)
     settings = {"distance": args.distance}
-    if args.sampler_steps:
+    if args.sampler_steps is not None:
         settings["num_inference_steps"] = args.sampler_steps
     report, table = evaluate(data_root, home, {"ops": {"reconstructions": {"config": settings}}})
     for key, error in report.failures.items():
@@ -174,7 +212,7 @@ def build_parser() -> argparse.ArgumentParser:
     _chain_args(demo)
     _studio_args(demo, count=6)
     demo.add_argument(
-        "--train-steps", type=int, default=None, help="cap every model's training steps (default: time budgets)"
+        "--train-steps", type=STEPS, default=None, help="cap every model's training steps (default: time budgets)"
     )
     demo.add_argument(
         "--profile",
@@ -193,12 +231,24 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.set_defaults(func=cmd_demo)
 
-    curate = commands.add_parser("curate", help="register video files as partitions and run their per-video chain")
-    curate.add_argument("files", type=Path, nargs="+", metavar="VIDEO_FILE")
-    _chain_args(curate)
-    curate.add_argument("--sample-every", type=float, default=None, help="seconds between sampled frames")
+    curate = commands.add_parser(
+        "curate",
+        help="register video files as partitions and run their per-video chain",
+        description="Link video files into <data root>/videos and run their per-video chain. A folder stands for "
+        "the video files directly inside it (sub-folders are not searched).",
+    )
     curate.add_argument(
-        "--keyframes-per-video", type=int, default=None, help="space keyframes to fit about N per video (short videos)"
+        "files", type=Path, nargs="+", metavar="VIDEO_FILE_OR_FOLDER", help="video files, or folders of them"
+    )
+    _chain_args(curate)
+    curate.add_argument(
+        "--sample-every", type=positive_float("seconds", "2"), default=None, help="seconds between sampled frames"
+    )
+    curate.add_argument(
+        "--keyframes-per-video",
+        type=KEYFRAMES,
+        default=None,
+        help="space keyframes to fit about N per video (short videos; N >= 1)",
     )
     curate.set_defaults(func=cmd_curate)
 
@@ -218,7 +268,7 @@ def build_parser() -> argparse.ArgumentParser:
     _chain_args(bench)
     bench.add_argument(
         "--sampler-steps",
-        type=int,
+        type=STEPS,
         default=None,
         help="without --gt: sampler steps S per canvas update (default: the renderer's own)",
     )

@@ -14,7 +14,7 @@ from assets.training import mask_generator, renderer, text_generator
 from pipelines.jobs import evaluate_models_job, process_videos_job, train_models_job
 from pipelines.resources import MLflowResource, ModelsResource, StorageResource, default_data_root
 from pipelines.schedules import retrain_schedule
-from pipelines.sensors import new_videos_sensor
+from pipelines.sensors import new_videos_sensor, stale_runs_sensor
 
 
 def build_definitions(data_root: str | None = None) -> dg.Definitions:
@@ -46,7 +46,7 @@ def build_definitions(data_root: str | None = None) -> dg.Definitions:
         ],
         jobs=[process_videos_job, train_models_job, evaluate_models_job],
         schedules=[retrain_schedule],
-        sensors=[new_videos_sensor],
+        sensors=[new_videos_sensor, stale_runs_sensor],
         resources={"storage": storage, "mlflow": mlflow, "models": ModelsResource()},
     )
 

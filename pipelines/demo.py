@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import math
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -110,7 +111,20 @@ def training_config(
 def chain_config(
     sample_every_s: float | None = None, keyframes_per_video: int | None = None, min_interval_s: float | None = None
 ) -> dict:
-    """Run config of the per-video chain; unset values keep the assets' defaults (for real footage)."""
+    """Run config of the per-video chain; unset values keep the assets' defaults (for real footage).
+
+    Bad values raise ValueError naming the setting here, before any run starts (the assets' pydantic configs
+    would refuse them too, but only once a run is under way).
+    """
+    if sample_every_s is not None and not (math.isfinite(sample_every_s) and sample_every_s > 0):
+        raise ValueError(f"sample_every_s (--sample-every) must be a number of seconds > 0, got {sample_every_s!r}")
+    whole = isinstance(keyframes_per_video, int) and not isinstance(keyframes_per_video, bool)
+    if keyframes_per_video is not None and not (whole and keyframes_per_video >= 1):
+        raise ValueError(
+            f"keyframes_per_video (--keyframes-per-video) must be a whole number >= 1, got {keyframes_per_video!r}"
+        )
+    if min_interval_s is not None and not (math.isfinite(min_interval_s) and min_interval_s >= 0):
+        raise ValueError(f"min_interval_s must be a number of seconds >= 0, got {min_interval_s!r}")
     ops: dict = {}
     if sample_every_s is not None:
         ops["sampled_frames"] = {"config": {"sample_every_s": sample_every_s}}

@@ -1,10 +1,12 @@
-"""The videos-folder sensor: new files become partitions and are processed."""
+"""Sensors: new files in the videos folder become partitions and are processed; runs whose process died
+are marked failed so that the run queue moves."""
 
 import dagster as dg
 
 from pipelines.jobs import process_videos_job
 from pipelines.partitions import videos_partitions
 from pipelines.resources import StorageResource
+from pipelines.stale_runs import fail_stale_runs
 from training.data.catalog import new_video_ids, scan_videos
 
 
@@ -27,4 +29,21 @@ def new_videos_sensor(context: dg.SensorEvaluationContext, storage: StorageResou
         dynamic_partitions_requests=[videos_partitions.build_add_request(new)],
         # run_key: a partition deleted and re-added by hand is processed again only on request.
         run_requests=[dg.RunRequest(partition_key=key, run_key=key) for key in new],
+    )
+
+
+@dg.sensor(
+    minimum_interval_seconds=60,
+    default_status=dg.DefaultSensorStatus.RUNNING,
+    description="Marks failed every STARTED run whose process is gone (killed with SIGKILL, a reboot): such a run "
+    "would stay STARTED forever, and the one-training-at-a-time limit would keep every later training queued.",
+)
+def stale_runs_sensor(context: dg.SensorEvaluationContext) -> dg.SkipReason:
+    failed = fail_stale_runs(context.instance)
+    for run in failed:
+        context.log.warning(f"run {run.run_id} ({run.job_name}) {run.message}")
+    if not failed:
+        return dg.SkipReason("every STARTED run still has its process")
+    return dg.SkipReason(
+        f"marked {len(failed)} runs failed whose process was gone: {', '.join(r.run_id for r in failed)}"
     )

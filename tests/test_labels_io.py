@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import csv
+import itertools
 import json
 from pathlib import Path
 
@@ -32,38 +33,48 @@ TRUTH = {
 EDITS = {"v1/000": 'sky, "clouds"', "v1/002": "NA", "v2/001": "prés fleuris", "v2/000": "007"}
 
 
+def write_video_tables(
+    root: Path, video: str, times: list[int], labeller: object | None = None, seed: int = 0
+) -> pd.DataFrame:
+    """frame_pairs, difference_masks and auto_labels of one video whose keyframes are at `times` (ms), written
+    as the pipeline writes them (re-running it with other times is a re-curation); returns the pairs."""
+    rng = np.random.default_rng(seed)
+    folder = root / "frame_pairs" / video
+    folder.mkdir(parents=True, exist_ok=True)
+    frames = [folder / f"{k}_0:0{k}.png" for k in range(len(times))]
+    for path in frames:
+        write_image(path, rng.integers(0, 255, (12, 16, 3), dtype=np.uint8))
+    count = len(times) - 1
+    pairs = pd.DataFrame(
+        {
+            "pair_index": range(count),
+            "prev_t_ms": times[:-1],
+            "next_t_ms": times[1:],
+            "prev_path": [str(p) for p in frames[:-1]],
+            "next_path": [str(p) for p in frames[1:]],
+            "target_path": str(frames[-1]),
+            "dt_s": [(b - a) / 1000 for a, b in itertools.pairwise(times)],
+        }
+    )
+    masks_dir = root / "difference_masks" / video
+    masks_dir.mkdir(parents=True, exist_ok=True)
+    mask_paths = [masks_dir / f"{i:03d}_mt_mask.png" for i in range(count)]
+    for path in mask_paths:
+        write_image(path, (rng.random((12, 16)) > 0.5).astype(np.uint8) * 255)
+    masks = pd.DataFrame({"pair_index": range(count), "mt_mask_path": [str(p) for p in mask_paths]})
+    write_parquet(pairs, root / "frame_pairs" / f"{video}.parquet")
+    write_parquet(masks, root / "difference_masks" / f"{video}.parquet")
+    if labeller is not None:
+        write_parquet(auto_labels(video, pairs, masks, labeller), root / "auto_labels" / f"{video}.parquet")
+    return pairs
+
+
 @pytest.fixture
 def data_root(tmp_path: Path) -> Path:
     """Two curated videos of 3 pairs each, with masks and synthetic auto labels, as the pipeline writes them."""
     root = tmp_path / "data"
-    rng = np.random.default_rng(0)
-    for video in ("v1", "v2"):
-        folder = root / "frame_pairs" / video
-        folder.mkdir(parents=True)
-        frames = [folder / f"{k}_0:0{k}.png" for k in range(4)]
-        for path in frames:
-            write_image(path, rng.integers(0, 255, (12, 16, 3), dtype=np.uint8))
-        pairs = pd.DataFrame(
-            {
-                "pair_index": range(3),
-                "prev_t_ms": [0, 1000, 2000],
-                "next_t_ms": [1000, 2000, 3000],
-                "prev_path": [str(p) for p in frames[:3]],
-                "next_path": [str(p) for p in frames[1:]],
-                "target_path": str(frames[3]),
-                "dt_s": 1.0,
-            }
-        )
-        masks_dir = root / "difference_masks" / video
-        masks_dir.mkdir(parents=True)
-        mask_paths = [masks_dir / f"{i:03d}_mt_mask.png" for i in range(3)]
-        for path in mask_paths:
-            write_image(path, (rng.random((12, 16)) > 0.5).astype(np.uint8) * 255)
-        masks = pd.DataFrame({"pair_index": range(3), "mt_mask_path": [str(p) for p in mask_paths]})
-        write_parquet(pairs, root / "frame_pairs" / f"{video}.parquet")
-        write_parquet(masks, root / "difference_masks" / f"{video}.parquet")
-        auto = auto_labels(video, pairs, masks, SyntheticLabeller(TRUTH))
-        write_parquet(auto, root / "auto_labels" / f"{video}.parquet")
+    for seed, video in enumerate(("v1", "v2")):
+        write_video_tables(root, video, [0, 1000, 2000, 3000], SyntheticLabeller(TRUTH), seed=seed)
     return root
 
 
@@ -115,8 +126,8 @@ def test_csv_import_reports_bad_rows_and_keeps_good_ones(data_root, tmp_path, ca
     assert "line 5" in out and "line 6" in out and "different texts" in out
     assert latest_corrections(store_dir(data_root))["pair_id"].tolist() == ["v1/000"]
     (tmp_path / "nohead.csv").write_text("id,label\nv1/000,x\n")
-    assert cli("import", str(tmp_path / "nohead.csv"), "--data-root", str(data_root)) == 1
-    assert "lacks column(s) ['correction', 'pair_id']" in capsys.readouterr().out
+    with pytest.raises(ValueError, match=r"nohead.csv: the sheet lacks column\(s\) \['correction', 'pair_id'\]"):
+        cli("import", str(tmp_path / "nohead.csv"), "--data-root", str(data_root))
 
 
 def label_studio_export(tasks: list[dict], edits: dict[str, str]) -> list[dict]:
@@ -205,16 +216,16 @@ def test_read_export_rejects_non_exports(tmp_path):
     with pytest.raises(ValueError, match="JSON list of tasks"):
         read_export(bad)
     bad.write_text('[{"id": 1, "foo": 2}]')
-    with pytest.raises(ValueError, match="task 1 has neither"):
+    with pytest.raises(ValueError, match=r"bad\.json: task 1: has neither"):
         read_export(bad)
 
 
 def test_conversation_json_matches_the_release(data_root, tmp_path):
     auto = pd.concat([pd.read_parquet(p) for p in sorted((data_root / "auto_labels").glob("*.parquet"))])
-    labels = instruction_labels(auto, latest_corrections(store_dir(data_root)))
     pairs = pd.concat(
         [pd.read_parquet(p).assign(video_id=p.stem) for p in sorted((data_root / "frame_pairs").glob("*.parquet"))]
     )
+    labels = instruction_labels(auto, latest_corrections(store_dir(data_root)), pairs)
     rows = labels.merge(pairs, on=["video_id", "pair_index"])
     path = build_conversation_json(rows, tmp_path / "text")
     records = json.loads(path.read_text(encoding="utf-8"))
@@ -238,11 +249,17 @@ def test_conversation_json_matches_the_release(data_root, tmp_path):
         build_conversation_json(rows, tmp_path / "text2")
 
 
-def test_cli_errors_are_reported_not_raised(tmp_path, capsys):
-    assert cli("export", "--data-root", str(tmp_path)) == 1
-    assert "materialize auto_labels first" in capsys.readouterr().out
+def test_cli_errors_are_one_line_naming_the_input_and_the_fix(tmp_path, capsys):
+    from pipelines.cli import main
+
+    assert main(["labels", "export", "--data-root", str(tmp_path)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "curate videos first (inverse-painting curate VIDEO ...)" in err
     (tmp_path / "x.txt").write_text("")
-    assert cli("import", str(tmp_path / "x.txt"), "--data-root", str(tmp_path)) == 1
+    assert main(["labels", "import", str(tmp_path / "x.txt"), "--data-root", str(tmp_path)]) == 2
+    assert "x.txt: import takes a .csv sheet or a Label Studio .json export" in capsys.readouterr().err
+    with pytest.raises(ValueError, match="curate videos first"):  # --verbose: the exception itself
+        main(["labels", "export", "--data-root", str(tmp_path), "--verbose"])
     assert run_labels_cli  # the entry point the lead wires
 
 

@@ -22,6 +22,21 @@ from training.labels.store import (
 PAIRS = [pair_id("clip", i) for i in range(4)] + [pair_id("other-video", 0)]
 
 
+def pair_table(pids: list[str] = PAIRS) -> pd.DataFrame:
+    """Current frame_pairs rows of `pids` (pair k spans k s to k+1 s), as `labels import` resolves them."""
+    rows = []
+    for pid in pids:
+        video, index = parse_pair_id(pid)
+        rows.append(
+            {"pair_id": pid, "video_id": video, "pair_index": index}
+            | {"prev_t_ms": 1000 * index, "next_t_ms": 1000 * (index + 1)}
+        )
+    return pd.DataFrame(rows)
+
+
+CURRENT = pair_table()
+
+
 def candidates(rows: list[tuple[str, str]]) -> pd.DataFrame:
     return pd.DataFrame(
         [{"pair_id": p, "text": t, "ref": f"line {i + 2}"} for i, (p, t) in enumerate(rows)],
@@ -54,12 +69,10 @@ def test_pair_ids_round_trip_and_reject_garbage():
 def test_imports_append_files_and_latest_wins(tmp_path):
     store = tmp_path / "label_corrections"
     assert latest_corrections(store).empty
-    first = import_corrections(store, candidates([(PAIRS[0], "sky"), (PAIRS[1], "hills")]), "csv", set(PAIRS), "ann")
+    first = import_corrections(store, candidates([(PAIRS[0], "sky"), (PAIRS[1], "hills")]), "csv", CURRENT, "ann")
     assert sorted(first.added) == [PAIRS[0], PAIRS[1]] and first.written is not None
     before = {p: p.read_bytes() for p in (store / "history").iterdir()}
-    second = import_corrections(
-        store, candidates([(PAIRS[0], "sun"), (PAIRS[1], " hills ")]), "label-studio", set(PAIRS)
-    )
+    second = import_corrections(store, candidates([(PAIRS[0], "sun"), (PAIRS[1], " hills ")]), "label-studio", CURRENT)
     assert second.changed == [(PAIRS[0], "sky", "sun")] and second.unchanged == [PAIRS[1]]
     after = sorted((store / "history").iterdir())
     assert len(after) == 2 and all(p.read_bytes() == b for p, b in before.items())  # never rewritten
@@ -67,7 +80,7 @@ def test_imports_append_files_and_latest_wins(tmp_path):
     assert latest.loc[PAIRS[0], "text"] == "sun" and latest.loc[PAIRS[0], "source"] == "label-studio"
     assert latest.loc[PAIRS[1], "author"] == "ann"
     assert len(read_history(store)) == 3
-    again = import_corrections(store, candidates([(PAIRS[0], "sun")]), "csv", set(PAIRS))
+    again = import_corrections(store, candidates([(PAIRS[0], "sun")]), "csv", CURRENT)
     assert again.written is None and again.unchanged == [PAIRS[0]]
     assert len(list((store / "history").iterdir())) == 2
 
@@ -82,7 +95,7 @@ def test_import_rejects_unknown_empty_and_duplicate_rows(tmp_path):
         (PAIRS[2], "pine trees"),
         (PAIRS[3], "rocks"),
     ]
-    report = import_corrections(tmp_path, candidates(rows), "csv", set(PAIRS))
+    report = import_corrections(tmp_path, candidates(rows), "csv", CURRENT)
     reasons = dict(report.rejected)
     assert "unknown pair id 'nope/001'" in reasons["line 2"]
     assert "empty text" in reasons["line 3"]
@@ -94,9 +107,9 @@ def test_import_rejects_unknown_empty_and_duplicate_rows(tmp_path):
 
 
 def test_instruction_labels_prefer_corrections_and_leave_gaps_visible(tmp_path):
-    import_corrections(tmp_path, candidates([(PAIRS[1], "lake"), (PAIRS[4], "birds")]), "csv", set(PAIRS))
+    import_corrections(tmp_path, candidates([(PAIRS[1], "lake"), (PAIRS[4], "birds")]), "csv", CURRENT)
     auto = auto_table({PAIRS[0]: "sky", PAIRS[1]: "water", PAIRS[2]: None, PAIRS[3]: "sky"})
-    labels = instruction_labels(auto, latest_corrections(tmp_path))
+    labels = instruction_labels(auto, latest_corrections(tmp_path), CURRENT)
     assert labels["text"].tolist()[:2] == ["sky", "lake"] and pd.isna(labels["text"][2])
     assert labels["source"].tolist()[:2] == ["auto", "correction"] and pd.isna(labels["source"][2])
     assert labels.loc[1, "auto_text"] == "water" and pd.notna(labels.loc[1, "corrected_at"])
@@ -166,9 +179,9 @@ def test_relabelling_never_changes_or_loses_a_correction(tmp_path_factory, steps
             by_pair: dict[str, set[str]] = {}
             for pid, text in payload:
                 by_pair.setdefault(pid, set()).add(text.strip())
-            import_corrections(store, candidates(payload), name, set(PAIRS))
+            import_corrections(store, candidates(payload), name, CURRENT)
             expected.update({pid: next(iter(ts)) for pid, ts in by_pair.items() if len(ts) == 1})
-        labels = instruction_labels(auto, latest_corrections(store)).set_index("pair_id")
+        labels = instruction_labels(auto, latest_corrections(store), CURRENT).set_index("pair_id")
         for pid, text in expected.items():
             assert labels.loc[pid, "text"] == text and labels.loc[pid, "source"] == "correction"
         for pid in set(PAIRS) - set(expected):

@@ -15,6 +15,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import Any
 
+from filelock import FileLock
 from mlflow import MlflowClient
 from mlflow.entities import Metric, Param, RunStatus
 from mlflow.exceptions import MlflowException
@@ -34,6 +35,36 @@ def flatten(params: Mapping[str, Any], prefix: str = "") -> dict[str, str]:
 
 
 _REPO_DIR = Path(__file__).resolve().parents[1]
+
+
+def sqlite_store_path(tracking_uri: str) -> Path | None:
+    """The database file of a ``sqlite:///`` tracking URI (None for other stores and in-memory SQLite)."""
+    from sqlalchemy.engine import make_url  # an MLflow dependency
+    from sqlalchemy.exc import ArgumentError
+
+    if not tracking_uri.startswith("sqlite:"):
+        return None
+    try:
+        database = make_url(tracking_uri).database
+    except ArgumentError:
+        return None
+    return None if database in (None, "", ":memory:") else Path(database).expanduser().resolve()
+
+
+def open_client(tracking_uri: str) -> MlflowClient:
+    """An ``MlflowClient`` on ``tracking_uri`` whose store is ready to use.
+
+    Creating a client creates (and migrates) a SQLite store that does not exist yet. Two processes doing
+    that at once on a fresh data root both run the migrations and one fails (``duplicate column name:
+    step``), so for a local SQLite file the creation runs under an inter-process lock beside the file: the
+    second process waits and then finds the store complete.
+    """
+    database = sqlite_store_path(tracking_uri)
+    if database is None:
+        return MlflowClient(tracking_uri=tracking_uri)
+    database.parent.mkdir(parents=True, exist_ok=True)
+    with FileLock(database.with_name(f".{database.name}.lock")):
+        return MlflowClient(tracking_uri=tracking_uri)
 
 
 @lru_cache(maxsize=1)
@@ -118,7 +149,7 @@ def registered_model_path(tracking_uri: str, name: str, version: str | None = No
     """Local folder of a registered model version (the newest when ``version`` is None), downloaded if remote."""
     import mlflow.artifacts
 
-    client = MlflowClient(tracking_uri=tracking_uri)
+    client = open_client(tracking_uri)
     if version is None:
         found = client.search_model_versions(f"name = '{name}'", order_by=["version_number DESC"], max_results=1)
         if not found:
@@ -138,7 +169,7 @@ class Tracker:
     def __init__(self, tracking_uri: str, artifact_root: Path | str | None = None) -> None:
         self.tracking_uri = tracking_uri
         self.artifact_root = artifact_root
-        self.client = MlflowClient(tracking_uri=tracking_uri)
+        self.client = open_client(tracking_uri)
 
     def experiment_id(self, name: str) -> str:
         found = self.client.get_experiment_by_name(name)
@@ -149,7 +180,13 @@ class Tracker:
             # Without an explicit location, MLflow would put artifacts under ./mlruns of whatever
             # directory the process happens to run in.
             location = (Path(self.artifact_root) / name.replace("/", "_")).resolve().as_uri()
-        return self.client.create_experiment(name, artifact_location=location)
+        try:
+            return self.client.create_experiment(name, artifact_location=location)
+        except MlflowException as exc:
+            # Another process created it between the lookup and the creation: use theirs.
+            if exc.error_code != "RESOURCE_ALREADY_EXISTS":
+                raise
+            return self.client.get_experiment_by_name(name).experiment_id
 
     def start_run(self, experiment: str, run_name: str, tags: Mapping[str, Any] | None = None) -> TrackedRun:
         tags = {"git_sha": git_revision(), **(tags or {})}

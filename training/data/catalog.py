@@ -2,21 +2,46 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
+import unicodedata
 from dataclasses import dataclass
 from pathlib import Path
 
 VIDEO_EXTENSIONS = frozenset({".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi"})
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")
+# The longest name an asset writes from an id is the temporary file of `keyframes/<id>.dropped.parquet`
+# (training/data/storage.py atomic_path: `.<name>.<8 random>.tmp.parquet`); a file name has at most 255 bytes.
+# Longer ids could never be curated, so capping them changes no id that worked.
+MAX_ID_LENGTH = 255 - len("..dropped.parquet.") - 8 - len(".tmp.parquet")  # 217
+
+
+def _safe(text: str) -> str:
+    return _UNSAFE.sub("_", text).strip("_-")
+
+
+def _short_hash(text: str) -> str:
+    # NFC: macOS spells "é" as e + combining accent in file names, Linux usually as one character.
+    return hashlib.sha1(unicodedata.normalize("NFC", text).encode()).hexdigest()[:8]
 
 
 def video_id_for(path: Path) -> str:
-    """Sanitised file stem: the video's partition key and its folder name under every asset."""
-    stem = _UNSAFE.sub("_", path.stem).strip("_-")
-    if not stem:
-        raise ValueError(f"{path}: the file name has no usable characters; rename it (letters, digits, '_', '-')")
-    return stem
+    """The video's partition key and its folder name under every asset, from the file name; never fails.
+
+    The stem transliterated to ASCII (NFKD, accents dropped: ``Café`` -> ``Cafe``, ``ééé`` -> ``eee``), then
+    its letters, digits, ``_`` and ``-``, other runs of characters as ``_`` (``My Painting (2).MP4`` ->
+    ``My_Painting_2``); an ASCII name keeps the id it always had (ids are partition keys). Where nothing is
+    left (``日本.mp4``) the id is ``video_`` + 8 hex digits of a hash of the name: the same name always gives
+    the same id. Over MAX_ID_LENGTH characters the id is cut and that hash appended, so long names stay apart.
+    """
+    stem = path.stem
+    video_id = _safe(unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode())
+    if not video_id:
+        return f"video_{_short_hash(stem)}"
+    if len(video_id) > MAX_ID_LENGTH:
+        return f"{video_id[: MAX_ID_LENGTH - 9].rstrip('_-')}_{_short_hash(stem)}"
+    return video_id
 
 
 @dataclass(frozen=True)
@@ -42,15 +67,9 @@ def scan_videos(videos_dir: Path) -> VideoCatalog:
             continue
         if path.suffix.lower() not in VIDEO_EXTENSIONS:
             continue
-        try:
-            vid = video_id_for(path)
-        except ValueError as err:
-            skipped[path] = str(err)
-            continue
+        vid = video_id_for(path)
         if vid in videos:
-            skipped[path] = (
-                f"{path.name} has the same video id '{vid}' as {videos[vid].name}; rename one of them"
-            )
+            skipped[path] = f"{path.name} has the same video id '{vid}' as {videos[vid].name}; rename one of them"
             continue
         videos[vid] = path
     return VideoCatalog(videos, skipped)

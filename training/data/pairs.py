@@ -35,7 +35,10 @@ def make_pairs(keyframes: Sequence[tuple[int, str]], target_path: str, white_pat
     times = [int(t) for t, _ in keyframes]
     if times[0] <= 0:
         raise ValueError(
-            f"first keyframe is at t_ms={times[0]}, but the white canvas occupies t_ms=0; keyframe times must be > 0"
+            f"the first keyframe is at t_ms={times[0]}, but t_ms=0 is the white canvas I_0 (before the first "
+            "stroke): keyframe times must be > 0. A curated video gave no clean keyframe after its first frame: "
+            "it is too short or sampled too sparsely; sample more often (curate --sample-every, sampled_frames."
+            "sample_every_s) or use a longer video. An imported sequence: its first keyframe must be after 0:00"
         )
     for k in range(1, len(times)):
         if times[k] <= times[k - 1]:

@@ -18,6 +18,7 @@ at the canvas size and resized like the dataset's masks.
 
 from __future__ import annotations
 
+import math
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -69,6 +70,13 @@ class PaintConfig:
         unknown = set(self.ablate) - set(ABLATABLE)
         if unknown:
             raise ValueError(f"unknown ablation(s) {sorted(unknown)}; choose from {list(ABLATABLE)}")
+        # bad values would fail deep in the sampler (0 steps divide by zero) or paint nonsense (Δt <= 0, NaN)
+        if self.num_inference_steps is not None and self.num_inference_steps < 1:
+            raise ValueError(f"num_inference_steps must be at least 1 (or None), got {self.num_inference_steps}")
+        if self.max_steps < 0:
+            raise ValueError(f"max_steps must be at least 0, got {self.max_steps}")
+        if not (math.isfinite(self.dt_s) and self.dt_s > 0):
+            raise ValueError(f"dt_s must be a finite number of seconds above 0, got {self.dt_s}")
 
     def guidance_for(self, defaults: Guidance) -> Guidance:
         """The scales set here, else ``defaults`` (the renderer's), with this config's ablations."""

@@ -14,7 +14,7 @@ from training.labels.features import region_features, timeline_position
 from training.labels.llava import DEFAULT_LLAVA, LlavaLabeller, llava_weights_available
 from training.labels.nearest import NearestLabeller
 from training.labels.prompts import P_LABEL, prompt_hash
-from training.labels.store import now_utc, pair_id, parse_pair_id
+from training.labels.store import now_utc, pair_id
 from training.labels.synthetic import find_truth, load_layer_masks, load_truth, synthetic_label
 
 AUTO_COLUMNS = ["pair_id", "video_id", "pair_index", "text", "backend", "model_id", "prompt_hash", "labelled_at"]
@@ -161,10 +161,10 @@ def read_pair_tables(data_root: Path, video_id: str) -> tuple[pd.DataFrame, pd.D
 def fit_nearest(data_root: Path, corrections: pd.DataFrame, k: int | None = None) -> NearestPairs:
     """A `nearest` labeller fitted on every corrected pair whose tables exist under `data_root`."""
     feats, labels = [], []
-    by_video: dict[str, dict[int, str]] = {}
-    for pid, text in zip(corrections["pair_id"], corrections["text"], strict=True):
-        video, index = parse_pair_id(pid)
-        by_video.setdefault(video, {})[index] = text
+    by_video: dict[str, dict[tuple[int, int], str]] = {}  # corrections belong to frame times, not pair indices
+    columns = ("video_id", "prev_t_ms", "next_t_ms", "text")
+    for video, prev_ms, next_ms, text in zip(*(corrections[c] for c in columns), strict=True):
+        by_video.setdefault(str(video), {})[(int(prev_ms), int(next_ms))] = text
     for video, wanted in sorted(by_video.items()):
         try:
             pairs, masks = read_pair_tables(data_root, video)
@@ -172,10 +172,12 @@ def fit_nearest(data_root: Path, corrections: pd.DataFrame, k: int | None = None
             continue  # a correction of a video no longer curated teaches nothing here
         if masks is None:
             continue
-        chosen = pairs[pairs["pair_index"].isin(list(wanted))]
-        for row, vec in zip(chosen["pair_index"], table_features(chosen, masks, pairs), strict=True):
+        times = list(zip(pairs["prev_t_ms"].astype(int), pairs["next_t_ms"].astype(int), strict=True))
+        chosen = pairs.loc[np.array([t in wanted for t in times], dtype=bool)]
+        chosen_times = zip(chosen["prev_t_ms"], chosen["next_t_ms"], strict=True)
+        for (a, b), vec in zip(chosen_times, table_features(chosen, masks, pairs), strict=True):
             feats.append(vec)
-            labels.append(wanted[int(row)])
+            labels.append(wanted[(int(a), int(b))])
     if not feats:
         raise ValueError(
             "the nearest backend has no corrected pair to learn from; correct some pairs first "

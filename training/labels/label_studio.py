@@ -18,9 +18,10 @@ from training.data.images import read_rgb, write_image
 from training.data.storage import atomic_path
 from training.labels.compose import side_by_side
 from training.labels.prompts import P_LABEL
+from training.labels.store import read_utf8
 
 FROM_NAME, TO_NAME = "label", "pair"
-EXPORT_COLUMNS = ["pair_id", "text", "ref", "author", "annotated_at"]
+EXPORT_COLUMNS = ["pair_id", "text", "ref", "author", "annotated_at", "prev_t_ms", "next_t_ms"]
 
 LABELING_CONFIG = f"""<View>
   <Header value="$pair_id: what is added to the right image? (left = current I_t-1, right = next I_t)"/>
@@ -55,19 +56,32 @@ def export_tasks(
 ) -> tuple[Path, Path]:
     """Write `tasks.json` (Label Studio import file) and `labeling_config.xml` into `out_dir`.
 
-    `rows`: pair_id, auto_text, backend, model_id, prev_path, next_path, target_path, mt_mask_path and
-    optionally `correction` (the current one, shown to the annotator). The composite [I_{t-1} | I_t] of each
-    pair is written to `out_dir/images/<video_id>/<pair_index>.png`. `image_root` is the local-files document
-    root, a folder holding `out_dir` and the data; with `base_url` images are `<base_url>/<path under root>`
-    instead (any web server serving that folder).
+    `rows`: pair_id, prev_t_ms, next_t_ms, auto_text, backend, model_id, prev_path, next_path, target_path,
+    mt_mask_path and optionally `correction` (the current one, shown to the annotator). The composite
+    [I_{t-1} | I_t] of each pair is written to `out_dir/images/<video_id>/<pair_index>.png`. `image_root` is the
+    local-files document root, a folder holding `out_dir` and the data; with `base_url` images are
+    `<base_url>/<path under root>` instead (any web server serving that folder). The frame times travel in each
+    task's data, so importing an export made before the video was re-curated is refused row by row.
     """
-    need = {"pair_id", "auto_text", "backend", "model_id", "prev_path", "next_path", "target_path", "mt_mask_path"}
+    need = {
+        "pair_id",
+        "prev_t_ms",
+        "next_t_ms",
+        "auto_text",
+        "backend",
+        "model_id",
+        "prev_path",
+        "next_path",
+        "target_path",
+        "mt_mask_path",
+    }
     missing = need - set(rows.columns)
     if missing:
         raise ValueError(f"export rows lack columns {sorted(missing)}")
 
-    def url(path: Path | str) -> str:
-        return file_url(path, image_root, base_url)
+    def url(path: object) -> str:
+        # a pair whose difference mask is not materialized yet still gets a task (its mask image is blank)
+        return file_url(path, image_root, base_url) if isinstance(path, (str, Path)) and str(path) else ""
 
     tasks = []
     for rec in rows.to_dict("records"):
@@ -81,6 +95,8 @@ def export_tasks(
         task: dict = {
             "data": {
                 "pair_id": rec["pair_id"],
+                "prev_t_ms": int(rec["prev_t_ms"]),
+                "next_t_ms": int(rec["next_t_ms"]),
                 "question": P_LABEL,
                 "image": url(composite),
                 "target": url(rec["target_path"]),
@@ -114,22 +130,111 @@ def export_tasks(
     return tasks_path, config_path
 
 
+_FIX = "export the project again from Label Studio (Export: JSON or JSON-MIN) and import that file as it is"
+
+
+class _Bad(ValueError):
+    """A structural problem of one task; `read_export` adds the file and the fix."""
+
+
+def _expect(value: object, kind: type | tuple[type, ...], what: str) -> None:
+    if not isinstance(value, kind):
+        names = {dict: "an object {...}", list: "a list [...]", str: "a string"}
+        wanted = " or ".join(names.get(k, k.__name__) for k in (kind if isinstance(kind, tuple) else (kind,)))
+        raise _Bad(f"{what} is {_kind(value)}, expected {wanted}")
+
+
+def _kind(value: object) -> str:
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "true/false"
+    if isinstance(value, dict):
+        return "an object"
+    if isinstance(value, list):
+        return "a list"
+    if isinstance(value, str):
+        return "a string"
+    return "a number" if isinstance(value, (int, float)) else type(value).__name__
+
+
 def _author(completed_by: object) -> str:
     if isinstance(completed_by, dict):
-        return str(completed_by.get("email") or completed_by.get("id") or "")
-    return "" if completed_by is None else f"label-studio user {completed_by}"
+        who = completed_by.get("email") or completed_by.get("id")
+        return str(who) if isinstance(who, (str, int)) and not isinstance(who, bool) else ""
+    if isinstance(completed_by, (str, int)) and not isinstance(completed_by, bool):
+        return f"label-studio user {completed_by}"
+    return ""
 
 
-def _annotation_text(annotation: dict) -> str | None:
-    texts = [
-        item["value"]["text"]
-        for item in annotation.get("result") or []
-        if item.get("from_name") == FROM_NAME and item.get("type") == "textarea" and "text" in item.get("value", {})
-    ]
-    if not texts:
+def _when(value: object) -> str | None:
+    return value if isinstance(value, str) else None
+
+
+def _last_text(value: object) -> object:
+    """The last item of a textarea's `text` (a list of lines); other JSON values as they are (the import
+    refuses them by name)."""
+    if isinstance(value, list):
+        return value[-1] if value else None
+    return value
+
+
+def _annotation_text(annotation: dict) -> object:
+    result = annotation.get("result")
+    if result is None:
         return None
-    last = texts[-1]
-    return last[-1] if isinstance(last, list) and last else (last if isinstance(last, str) else None)
+    _expect(result, list, "'result' of its annotation")
+    texts = []
+    for item in result:
+        _expect(item, dict, "an item of 'result'")
+        if item.get("from_name") != FROM_NAME or item.get("type") != "textarea":
+            continue
+        value = item.get("value")
+        _expect(value, dict, f"'value' of its '{FROM_NAME}' result")
+        if "text" in value:
+            texts.append(value["text"])
+    return _last_text(texts[-1]) if texts else None
+
+
+def _task_row(item: object, number: int) -> tuple[str, dict | None]:
+    """`(ref, row)`: the candidate correction of one exported task (row None: not annotated)."""
+    if not isinstance(item, dict):
+        raise _Bad(f"item {number} is {_kind(item)}, not a task object {{...}}")
+    task_id = item.get("id")
+    short_id = (
+        isinstance(task_id, (int, str))
+        and not isinstance(task_id, bool)
+        and 0 < len(str(task_id)) <= 40
+        and str(task_id).isprintable()  # the reference goes into one-line messages
+    )
+    ref = f"task {task_id}" if short_id else f"task #{number}"
+    try:
+        if "annotations" in item:
+            annotations = item["annotations"] or []
+            _expect(annotations, list, "'annotations'")
+            for annotation in annotations:
+                _expect(annotation, dict, "an item of 'annotations'")
+            data = item.get("data") or {}
+            _expect(data, dict, "'data'")
+            done = [a for a in annotations if not a.get("was_cancelled")]
+            if not done:
+                return ref, None
+            last = done[-1]
+            text = _annotation_text(last)
+            pid, prev_ms, next_ms = data.get("pair_id"), data.get("prev_t_ms"), data.get("next_t_ms")
+            author, when = _author(last.get("completed_by")), _when(last.get("updated_at") or last.get("created_at"))
+        elif FROM_NAME in item or "pair_id" in item:  # JSON-MIN: data fields and results flattened
+            text, pid = _last_text(item.get(FROM_NAME)), item.get("pair_id")
+            prev_ms, next_ms = item.get("prev_t_ms"), item.get("next_t_ms")
+            author, when = _author(item.get("annotator")), _when(item.get("updated_at") or item.get("created_at"))
+        else:
+            raise _Bad(f"has neither 'annotations' (JSON export) nor '{FROM_NAME}' (JSON-MIN)")
+    except _Bad as exc:
+        raise _Bad(f"{ref}: {exc}") from None
+    if text is None and not pid:
+        return ref, None
+    row = {"pair_id": pid if pid is not None else "", "text": text, "ref": ref, "author": author}
+    return ref, row | {"annotated_at": when, "prev_t_ms": prev_ms, "next_t_ms": next_ms}
 
 
 def read_export(path: Path) -> pd.DataFrame:
@@ -138,35 +243,26 @@ def read_export(path: Path) -> pd.DataFrame:
     Full JSON: per task, the last annotation that was not cancelled (skipped); its textarea `label`
     (`result[*].value.text`, last item). Tasks without such an annotation give no row.
     JSON-MIN: the flat `label` field of each task. `ref` is "task <id>" for error reports.
+    The whole file is checked before anything is imported: a field of the wrong type (a string where
+    Label Studio writes a list or an object), or nesting too deep to read, is one ValueError naming the file,
+    the task and the fix. A label that is not a string (an object, a list, a number) is passed on as it is,
+    and the import refuses that row by name.
     """
+    text = read_utf8(path)
     try:
-        items = json.loads(Path(path).read_text(encoding="utf-8"))
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ValueError(
-            f"{path}: not a readable Label Studio JSON export ({exc}); export the project as JSON"
-        ) from exc
+        items = json.loads(text)
+    except ValueError as exc:  # JSONDecodeError, or a number too long to convert
+        raise ValueError(f"{path}: not a readable Label Studio JSON export ({exc}); {_FIX}") from exc
+    except RecursionError:
+        raise ValueError(f"{path}: nested too deeply to be a Label Studio export; {_FIX}") from None
     if not isinstance(items, list):
-        raise ValueError(f"{path}: a Label Studio export is a JSON list of tasks; got {type(items).__name__}")
+        raise ValueError(f"{path}: a Label Studio export is a JSON list of tasks; got {_kind(items)}; {_FIX}")
     rows = []
     for number, item in enumerate(items, start=1):
-        if not isinstance(item, dict):
-            raise ValueError(f"{path}: item {number} is not a task object")
-        ref = f"task {item.get('id', f'#{number}')}"
-        if "annotations" in item:
-            done = [a for a in item["annotations"] or [] if not a.get("was_cancelled")]
-            if not done:
-                continue
-            last = done[-1]
-            text = _annotation_text(last)
-            pid = (item.get("data") or {}).get("pair_id")
-            author, when = _author(last.get("completed_by")), last.get("updated_at") or last.get("created_at")
-        elif FROM_NAME in item or "pair_id" in item:  # JSON-MIN: data fields and results flattened
-            text, pid = item.get(FROM_NAME), item.get("pair_id")
-            text = text[-1] if isinstance(text, list) and text else text
-            author, when = _author(item.get("annotator")), item.get("updated_at") or item.get("created_at")
-        else:
-            raise ValueError(f"{path}: {ref} has neither 'annotations' (JSON export) nor '{FROM_NAME}' (JSON-MIN)")
-        if text is None and not pid:
-            continue
-        rows.append({"pair_id": pid or "", "text": text, "ref": ref, "author": author, "annotated_at": when})
+        try:
+            _, row = _task_row(item, number)
+        except _Bad as exc:
+            raise ValueError(f"{path}: {exc}; {_FIX}") from None
+        if row is not None:
+            rows.append(row)
     return pd.DataFrame(rows, columns=EXPORT_COLUMNS)
