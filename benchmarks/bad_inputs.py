@@ -146,21 +146,9 @@ def train_tiny_models(root: Path) -> None:
     import dagster as dg
 
     from pipelines.definitions import build_definitions
-    from training.labels.conversation import build_conversation_json
-    from training.train.synthetic_manifest import build_synthetic_manifest
+    from training.train.synthetic_manifest import write_tiny_training_dataset
 
-    manifest = build_synthetic_manifest(
-        root / "synthetic", paintings=2, seed=3, canvas_long_side=48, duration_s=20, val_paintings=1
-    )
-    manifest = manifest.assign(
-        pair_id=[f"{p}/{k:03d}" for k, p in enumerate(manifest["painting"])], video_id=manifest["painting"]
-    )
-    folder = root / "training_dataset" / "v1"
-    folder.mkdir(parents=True)
-    manifest.to_parquet(folder / "manifest.parquet")
-    conversations = build_conversation_json(manifest[manifest["split"] == "train"], folder / "text_generator" / "train")
-    latest = {"version": "v1", "manifest": str(folder / "manifest.parquet"), "conversations": str(conversations)}
-    (root / "training_dataset" / "latest.json").write_text(json.dumps(latest))
+    write_tiny_training_dataset(root)
     defs = build_definitions(str(root))
     home = root.parent / "models_home"
     home.mkdir()

@@ -1,6 +1,5 @@
 """The training assets through Dagster: MLflow runs, registered versions, resume, and the retraining schedule."""
 
-import json
 from pathlib import Path
 
 import dagster as dg
@@ -10,8 +9,7 @@ from mlflow import MlflowClient
 
 from pipelines.definitions import build_definitions
 from pipelines.schedules import retrain_schedule
-from training.labels.conversation import build_conversation_json
-from training.train.synthetic_manifest import build_synthetic_manifest
+from training.train.synthetic_manifest import write_tiny_training_dataset
 
 STEPS = {"text_generator": 1, "mask_generator": 3, "renderer": 3}
 
@@ -20,18 +18,7 @@ STEPS = {"text_generator": 1, "mask_generator": 3, "renderer": 3}
 def trained(tmp_path_factory):
     """A dataset written as training_dataset would, and the three models trained for a few steps."""
     root = tmp_path_factory.mktemp("training") / "data"
-    manifest = build_synthetic_manifest(
-        root / "synthetic", paintings=2, seed=3, canvas_long_side=48, duration_s=20, val_paintings=1
-    )
-    manifest = manifest.assign(
-        pair_id=[f"{p}/{k:03d}" for k, p in enumerate(manifest["painting"])], video_id=manifest["painting"]
-    )
-    folder = root / "training_dataset" / "v1"
-    folder.mkdir(parents=True)
-    manifest.to_parquet(folder / "manifest.parquet")
-    conversations = build_conversation_json(manifest[manifest["split"] == "train"], folder / "text_generator" / "train")
-    latest = {"version": "v1", "manifest": str(folder / "manifest.parquet"), "conversations": str(conversations)}
-    (root / "training_dataset" / "latest.json").write_text(json.dumps(latest))
+    write_tiny_training_dataset(root)
 
     defs = build_definitions(str(root))
     job = defs.resolve_job_def("train_models")

@@ -99,3 +99,26 @@ def build_synthetic_manifest(
     manifest = pd.DataFrame(rows)
     write_parquet(manifest, out_dir / "manifest.parquet")
     return manifest
+
+
+def write_tiny_training_dataset(data_root: Path, version: str = "v1") -> pd.DataFrame:
+    """Two 48-px synthetic paintings (one held out) written as `training_dataset` would write them:
+    `training_dataset/<version>/manifest.parquet`, the text generator's conversations and `latest.json`.
+    For tests and benchmarks that need the training assets to run in seconds."""
+    import json
+
+    from training.labels.conversation import build_conversation_json
+
+    manifest = build_synthetic_manifest(
+        data_root / "synthetic", paintings=2, seed=3, canvas_long_side=48, duration_s=20, val_paintings=1
+    )
+    manifest = manifest.assign(
+        pair_id=[f"{p}/{k:03d}" for k, p in enumerate(manifest["painting"])], video_id=manifest["painting"]
+    )
+    folder = data_root / "training_dataset" / version
+    folder.mkdir(parents=True)
+    write_parquet(manifest, folder / "manifest.parquet")
+    conversations = build_conversation_json(manifest[manifest["split"] == "train"], folder / "text_generator" / "train")
+    latest = {"version": version, "manifest": str(folder / "manifest.parquet"), "conversations": str(conversations)}
+    (data_root / "training_dataset" / "latest.json").write_text(json.dumps(latest))
+    return manifest
