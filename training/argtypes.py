@@ -16,20 +16,21 @@ def _as_float(text: str, what: str) -> float:
     try:
         value = float(text)
     except ValueError:
-        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
     if not math.isfinite(value):
-        raise argparse.ArgumentTypeError(f"expected {what}, got {text!r} (not a finite number)")
+        raise argparse.ArgumentTypeError(f"must be {what}, got {text!r} (not a finite number)")
     return value
 
 
-def positive_float(unit: str = "seconds", example: str = "2") -> Callable[[str], float]:
-    """A finite number > 0 (seconds, strokes per second, ...)."""
-    what = f"a number of {unit} > 0 (e.g. {example})"
+def positive_float(unit: str = "seconds", example: str = "2", maximum: float | None = None) -> Callable[[str], float]:
+    """A finite number > 0 (seconds, strokes per second, ...), at most ``maximum`` when given."""
+    limit = f" and at most {maximum:g}" if maximum is not None else ""
+    what = f"a number of {unit} > 0{limit} (e.g. {example})"
 
     def parse(text: str) -> float:
         value = _as_float(text, what)
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text}")
+        if not value > 0 or (maximum is not None and value > maximum):
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
         return value
 
     parse.__name__ = f"positive number of {unit}"
@@ -46,9 +47,9 @@ def int_in_range(minimum: int, maximum: int | None = None, unit: str = "") -> Ca
         try:
             value = int(text)
         except ValueError:
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text!r}") from None
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}") from None
         if value < minimum or (maximum is not None and value > maximum):
-            raise argparse.ArgumentTypeError(f"expected {what}, got {text}")
+            raise argparse.ArgumentTypeError(f"must be {what}, got {text!r}")
         return value
 
     parse.__name__ = f"whole number{noun}"

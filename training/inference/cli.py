@@ -10,12 +10,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import os
 import struct
 import warnings
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from pathlib import Path
@@ -24,6 +23,7 @@ import cv2
 import numpy as np
 from tqdm import tqdm
 
+from training.argtypes import int_in_range, positive_float
 from training.data.images import fit_long_side, read_rgb, write_image
 from training.data.previews import frame_strip
 from training.data.storage import atomic_dir
@@ -52,33 +52,6 @@ _DECODE_ERRORS = (OSError, SyntaxError, ValueError, EOFError, IndexError, struct
 
 
 # ------------------------------------------------------------------------------------------ options
-def _whole_number(minimum: int, maximum: int | None = None) -> Callable[[str], int]:
-    """An argparse type: an int in [minimum, maximum]; argparse names the option in its usage error."""
-
-    def parse(text: str) -> int:
-        try:
-            value = int(text)
-        except ValueError:
-            value = None
-        if value is None or value < minimum or (maximum is not None and value > maximum):
-            bounds = f"at least {minimum}" if maximum is None else f"from {minimum} to {maximum}"
-            raise argparse.ArgumentTypeError(f"must be a whole number {bounds}, got {text!r}")
-        return value
-
-    return parse
-
-
-def _seconds(text: str) -> float:
-    """An argparse type: a finite, positive Δt of at most MAX_DT_S (NaN, inf and 0 would reach the models)."""
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not (math.isfinite(value) and 0 < value <= MAX_DT_S):
-        raise argparse.ArgumentTypeError(f"must be a number of seconds above 0 and at most {MAX_DT_S:g}, got {text!r}")
-    return value
-
-
 # ------------------------------------------------------------------------------------------ the image
 @contextmanager
 def _no_pillow_pixel_limit() -> Iterator[None]:
@@ -376,24 +349,24 @@ def add_paint_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     p.add_argument("--tracking-uri", default=None, help="MLflow tracking URI (default: sqlite in the data root)")
     p.add_argument(
         "--steps",
-        type=_whole_number(1, 1000),
+        type=int_in_range(1, 1000),
         default=None,
         help="sampler steps S per update, 1 to 1000 (default: the renderer's own)",
     )
     p.add_argument(
         "--dt",
-        type=_seconds,
+        type=positive_float(maximum=MAX_DT_S),
         default=PaintConfig.dt_s,
         help=f"Δt between updates, seconds (above 0, at most {MAX_DT_S:g})",
     )
     p.add_argument(
         "--max-updates",
-        type=_whole_number(1, 1000),
+        type=int_in_range(1, 1000),
         default=PaintConfig.max_steps,
         help="at most this many canvas updates, 1 to 1000",
     )
     p.add_argument("--distance", choices=("auto", "lpips", "colour-structure"), default="auto")
-    p.add_argument("--seed", type=_whole_number(0, 2**32 - 1), default=0)
+    p.add_argument("--seed", type=int_in_range(0, 2**32 - 1), default=0)
     p.set_defaults(func=run_paint_cli)
     return p
 
