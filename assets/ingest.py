@@ -24,7 +24,7 @@ from training.data.grounding import weights_available
 from training.data.images import encode_image, read_rgb, write_image
 from training.data.keyframes.border import SURROUND_LONG_SIDE, SURROUND_MARGIN
 from training.data.previews import draw_quads, frame_strip, markdown_image, spread, table_strip, video_thumbnails
-from training.data.probe import VideoError, probe_video
+from training.data.probe import VideoError, check_sampled_frames, probe_video
 from training.data.quality import canvas_found
 from training.data.storage import atomic_dir, write_bytes, write_parquet
 from training.data.tables import corners_array, iter_table_frames
@@ -108,8 +108,8 @@ def sampled_frames(
             rows.append({"t_ms": frame.t_ms, "path": str(target / name), "sha": hashlib.sha1(data).hexdigest()})
             if len(rows) % 50 == 0:
                 context.log.info(f"{video_id}: {len(rows)} frames sampled (t = {frame.t_ms / 1000:.0f} s)")
-    if not rows:
-        raise VideoError(f"{path}: no frame could be sampled; the video is empty or unreadable. Re-export it.")
+        # Inside the staging folder: a too-short sampling leaves the previous frames in place.
+        check_sampled_frames(path, len(rows), config.sample_every_s)
     table = write_parquet(pd.DataFrame(rows), table_path)
     return dg.MaterializeResult(
         metadata={

@@ -526,48 +526,71 @@ def recuration_cases(bench: Bench, good: list[Path]) -> None:
     )
 
 
+# The real training job, executed in-process by its own process as the CLI does; killed by the case.
+TRAINING_SCRIPT = """
+import sys
+import dagster as dg
+from pipelines.definitions import build_definitions
+defs = build_definitions(sys.argv[1])
+defs.resolve_job_def("train_models").execute_in_process(
+    instance=dg.DagsterInstance.get(),
+    run_config={"ops": {"renderer": {"config": {"steps": 100000}}}},
+    asset_selection=[dg.AssetKey("renderer")],
+)
+"""
+
+
 def stale_run_cases(bench: Bench) -> None:
-    """A training run whose process was killed (STARTED, pid gone) must not block the queue."""
+    """A training run killed with SIGKILL (STARTED, process gone) must not keep later training runs queued."""
+    import signal
+
     import dagster as dg
+    from dagster._utils.tags import TagConcurrencyLimitsCounter
 
-    from pipelines.definitions import build_definitions
+    from pipelines.jobs import TRAINING_TAGS
+    from pipelines.sensors import stale_runs_sensor
 
-    group = "queue"
+    group, case = "queue", "a training run killed with SIGKILL (STARTED, process gone)"
     home = bench.work / "stale_home"
     home.mkdir()
-    instance = dg.DagsterInstance.local_temp(tempdir=str(home))
-    dead = subprocess.Popen([PY, "-c", "pass"])
-    dead.wait()
-    defs = build_definitions(str(bench.root))
-    job = defs.resolve_job_def("train_models")
-    run = instance.create_run_for_job(job_def=job, tags={"inverse-painting/kind": "training"})
-    sensors = {s.name: s for s in defs.sensors}
-    sensor = next((s for name, s in sensors.items() if "stale" in name), None)
-    if sensor is None:
-        bench.record(group, "a SIGKILLed training run (STARTED, process gone)", False, "no stale-run sensor defined")
-        return
-    started = mark_started(instance, run, dead.pid)
-    context = dg.build_sensor_context(instance=instance, resources=defs.resources)
-    sensor(context)
-    status = instance.get_run_by_id(started.run_id).status
-    bench.record(
-        group,
-        "a SIGKILLed training run (STARTED, process gone)",
-        status == dg.DagsterRunStatus.FAILURE,
-        f"status after the sensor: {status.value}",
-    )
+    shutil.copyfile(REPO / "dagster.yaml", home / "dagster.yaml")
+    env = {**os.environ, "DAGSTER_HOME": str(home), "PYTHONWARNINGS": "ignore"}
+    proc = subprocess.Popen(
+        [PY, "-c", TRAINING_SCRIPT, str(bench.models_root)],
+        cwd=REPO, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        with dg.DagsterInstance.from_config(str(home)) as instance:
+            started = []
+            for _ in range(240):
+                started = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
+                if started or proc.poll() is not None:
+                    break
+                time.sleep(0.5)
+            if not started:
+                bench.record(group, case, False, f"the training run never started (exit {proc.poll()})")
+                return
+            time.sleep(3)  # into the training loop
+            proc.send_signal(signal.SIGKILL)
+            proc.wait(30)
+            limits = instance.get_concurrency_config().run_queue_config.tag_concurrency_limits
+            queued = dg.DagsterRun(job_name="train_models", tags=TRAINING_TAGS)  # the schedule's next run
 
+            def blocked() -> bool:
+                in_progress = instance.get_runs(filters=dg.RunsFilter(statuses=[dg.DagsterRunStatus.STARTED]))
+                return TagConcurrencyLimitsCounter(limits, in_progress).is_blocked(queued)
 
-def mark_started(instance, run, pid: int):
-    import dagster as dg
-
-    instance.add_run_tags(run.run_id, {"inverse-painting/pid": str(pid), "inverse-painting/host": os.uname().nodename})
-    instance.report_engine_event("started", run, dg.EngineEventData.in_process(pid))
-    instance.handle_run_event(
-        run.run_id,
-        dg.DagsterEvent(event_type_value="PIPELINE_START", job_name=run.job_name, message="started"),
-    )
-    return instance.get_run_by_id(run.run_id)
+            blocked_before = blocked()
+            with dg.build_sensor_context(instance=instance) as context:
+                stale_runs_sensor(context)
+            status = instance.get_run_by_id(started[0].run_id).status
+            clean = blocked_before and status == dg.DagsterRunStatus.FAILURE and not blocked()
+            evidence = f"queue blocked {blocked_before} -> {blocked()}; run {status.value} after the sensor"
+            bench.record(group, case, clean, evidence)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
 
 
 CASES: list[tuple[str, Callable]] = [

@@ -11,6 +11,7 @@ import dagster as dg
 from assets.curate import write_keyframe_tables
 from pipelines.definitions import build_definitions
 from pipelines.instance import prepare_environment
+from pipelines.partition_lock import partition_held_by_command
 from pipelines.resources import StorageResource
 from pipelines.runner import ChainReport, register_videos, run_per_video_chain
 from training.data.catalog import VIDEO_EXTENSIONS, scan_videos, video_id_for
@@ -178,7 +179,8 @@ def import_official(folder: Path, data_root: Path, dagster_home: Path, verbose: 
     check_import_names(sequences, storage.videos_dir, instance)
     register_videos(instance, [seq.name for seq in sequences])
     for seq in sequences:
-        table = write_imported_keyframes(storage, seq.name, seq.keyframes)
+        with partition_held_by_command(instance, storage.root, seq.name, "import-official"):
+            table = write_imported_keyframes(storage, seq.name, seq.keyframes)
         instance.report_runless_asset_event(
             dg.AssetMaterialization(
                 asset_key="keyframes",

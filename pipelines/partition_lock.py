@@ -17,14 +17,24 @@ from __future__ import annotations
 
 import os
 import socket
+import sys
 import time
+import uuid
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import dagster as dg
 
 from pipelines.resources import StorageResource
 from pipelines.stale_runs import run_process
-from training.data.storage import PartitionHolder, claim_partition, process_alive, remove_stale_temps
+from training.data.storage import (
+    PartitionHolder,
+    claim_partition,
+    process_alive,
+    release_partition,
+    remove_stale_temps,
+)
 
 POLL_S = 2.0
 WAIT_LOG_EVERY_S = 60.0
@@ -80,3 +90,29 @@ def hold_partition(context: dg.AssetExecutionContext, storage: StorageResource, 
             context.log.warning(
                 f"{key}: removed what a killed write of {output} left behind: {', '.join(p.name for p in removed)}"
             )
+
+
+@contextmanager
+def partition_held_by_command(instance: dg.DagsterInstance, root: Path, key: str, command: str) -> Iterator[None]:
+    """Hold a video's partition while a command writes its outputs outside a run (``import-official``).
+
+    Waits, as a run does, for a run writing that video; released on leaving, since the command goes on
+    to launch runs of its own that need the partition.
+    """
+    me = PartitionHolder.this_process(f"{command}-{uuid.uuid4().hex[:8]}")
+    last_log = [float("-inf")]
+
+    def on_wait(holder: PartitionHolder) -> None:
+        if time.monotonic() - last_log[0] >= WAIT_LOG_EVERY_S:
+            last_log[0] = time.monotonic()
+            print(
+                f"{key}: waiting for run {holder.run_id} (pid {holder.pid} on {holder.host}) to finish writing "
+                "this video's outputs",
+                file=sys.stderr,
+            )
+
+    claim_partition(root, key, me, lambda holder: holder_active(instance, holder), on_wait, POLL_S)
+    try:
+        yield
+    finally:
+        release_partition(root, key, me)

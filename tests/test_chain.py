@@ -47,7 +47,7 @@ def no_canvas_video(path: Path) -> Path:
     with av.open(str(path), "w") as container:
         stream = container.add_stream("libx264", rate=10)
         stream.width, stream.height, stream.pix_fmt = 320, 240, "yuv420p"
-        for _ in range(30):
+        for _ in range(40):  # 4 s: four frames at --sample-every 1, the fewest curating accepts
             frame = np.zeros((240, 320, 3), np.uint8)
             frame[:150] = (120, 90, 70)
             frame[150:] = (70, 50, 30)

@@ -129,12 +129,13 @@ def test_sampling_a_short_video_too_sparsely_names_the_file_and_the_interval_tha
 
 @pytest.fixture(scope="module")
 def batch(tmp_path_factory):
-    """`inverse-painting curate FOLDER EMPTY_FOLDER` on a good video with a non-ASCII name, a tiny and a
-    corrupt one; Dagster's console output captured at the file-descriptor level."""
+    """`inverse-painting curate FOLDER EMPTY_FOLDER` on a good video with a non-ASCII name, a tiny, a short
+    and a corrupt one; Dagster's console output captured at the file-descriptor level."""
     work = tmp_path_factory.mktemp("batch")
     folder = work / "footage"
     write_test_video(folder / "ééé.mp4", seconds=4.0, fps=5)
     write_test_video(folder / "tiny.mp4", seconds=2.0, size=(16, 16))
+    write_test_video(folder / "short.mp4", seconds=1.0, fps=25)  # one frame at --sample-every 1
     (folder / "broken.mp4").write_bytes(b"\x00" * 2000)
     (work / "empty").mkdir()
     data_root, home = work / "data", work / "home"
@@ -146,13 +147,17 @@ def test_curate_runs_the_good_video_and_prints_one_line_per_bad_input(batch, iso
     code = main([*batch["argv"], "--sample-every", "1"])
     out, err = capfd.readouterr()
     assert code == 1
-    assert f"{batch['folder']}: a folder; curating the 3 video file(s) directly inside it" in out
-    assert "source_video: 1 partitions materialized" in out
+    assert f"{batch['folder']}: a folder; curating the 4 video file(s) directly inside it" in out
+    assert "source_video: 2 partitions materialized" in out  # ééé.mp4 and short.mp4
     assert "sampled_frames: 1 partitions materialized" in out  # ééé.mp4, as partition "eee"
     assert (batch["root"] / "sampled_frames" / "eee.parquet").is_file()
     failed = {line.split(": ", 1)[0]: line for line in out.splitlines() if line.startswith("FAILED ")}
     assert "tiny.mp4: the video is 16x16 pixels; curating needs at least 64" in failed["FAILED tiny/source_video"]
     assert "broken.mp4" in failed["FAILED broken/source_video"]
+    # too short for the sampling: refused by sampled_frames, the step that knows the interval, with one that works
+    assert "short.mp4: sampling one frame every 1 s gives 1 frame(s)" in failed["FAILED short/sampled_frames"]
+    assert "Sample every 0.32 s or less" in failed["FAILED short/sampled_frames"]
+    assert not (batch["root"] / "sampled_frames" / "short").exists()
     assert "pass the video files" in failed[f"FAILED {batch['work'] / 'empty'}/link"]
     assert all("\n" not in line and "Traceback" not in line for line in failed.values())
     # Dagster's console logger prints nothing (it printed ~9 KB of stack traces per bad video) ...

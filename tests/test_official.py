@@ -9,6 +9,7 @@ import cv2
 import numpy as np
 import pytest
 
+from training.data.catalog import id_for_name
 from training.data.official import OfficialSequence, parse_frame_name, read_official_layout
 
 NAMES = ["1_0:15", "2_0:40", "3_0:53", "10_3:21"]  # index 10 > 3 also checks numeric, not text, order
@@ -131,3 +132,11 @@ def test_names_that_sanitise_to_the_same_id_are_rejected(tmp_path: Path) -> None
     make_sequence(tmp_path / "rgb" / "a_b", NAMES[:2])
     with pytest.raises(ValueError, match="'a_b' is also the id"):
         read_official_layout(tmp_path)
+
+
+def test_folder_names_without_ascii_letters_get_the_ids_curate_gives_videos(tmp_path: Path) -> None:
+    make_sequence(tmp_path / "rgb" / "ééé", NAMES[:2])
+    make_sequence(tmp_path / "rgb" / "日本", NAMES[:2])
+    names = [seq.name for seq in read_official_layout(tmp_path)]
+    assert sorted(names) == sorted([id_for_name("ééé"), id_for_name("日本")])
+    assert "eee" in names and any(name.startswith("video_") and len(name) == 14 for name in names)

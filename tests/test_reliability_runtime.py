@@ -21,6 +21,7 @@ from pipelines import partition_lock
 from pipelines.definitions import build_definitions
 from pipelines.instance import REPO_ROOT
 from pipelines.jobs import TRAINING_TAGS
+from pipelines.partition_lock import partition_held_by_command
 from pipelines.partitions import videos_partitions
 from pipelines.resources import StorageResource
 from pipelines.sensors import stale_runs_sensor
@@ -178,6 +179,23 @@ def test_a_second_run_on_a_video_waits_for_the_run_writing_it(instance, data_roo
         for m in warnings_of(instance, result.run_id)
     )
     assert read_holder(partition_lock_paths(data_root, "v")[1]).run_id == result.run_id
+
+
+def test_a_command_writing_outside_runs_waits_for_the_run_writing_the_video_and_then_lets_runs_in(
+    instance, data_root: Path, monkeypatch
+):
+    """import-official writes keyframes outside any run: it waits like a run, and gives the video back after."""
+    monkeypatch.setattr(partition_lock, "POLL_S", 0.05)
+    writer = started_run(instance, "process_videos")
+    claim_partition(data_root, "v", PartitionHolder.this_process(writer.run_id), lambda h: True, pytest.fail)
+    threading.Timer(0.5, lambda: instance.report_run_failed(writer, "done")).start()
+    started = time.monotonic()
+    with partition_held_by_command(instance, data_root, "v", "import-official"):
+        assert time.monotonic() - started >= 0.4  # it waited for the run
+        assert read_holder(partition_lock_paths(data_root, "v")[1]).run_id.startswith("import-official-")
+    # Given back: the runs this command launches next (other processes) take the video at once.
+    assert read_holder(partition_lock_paths(data_root, "v")[1]) is None
+    assert claim_partition(data_root, "v", PartitionHolder.this_process("next-run"), lambda h: True, pytest.fail)
 
 
 def test_a_run_after_a_killed_one_takes_the_video_and_cleans_its_temps(instance, data_root: Path):

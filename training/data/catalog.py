@@ -27,15 +27,19 @@ def _short_hash(text: str) -> str:
 
 
 def video_id_for(path: Path) -> str:
-    """The video's partition key and its folder name under every asset, from the file name; never fails.
+    """The video's partition key and its folder name under every asset, from the file name; never fails."""
+    return id_for_name(path.stem)
 
-    The stem transliterated to ASCII (NFKD, accents dropped: ``Café`` -> ``Cafe``, ``ééé`` -> ``eee``), then
+
+def id_for_name(stem: str) -> str:
+    """A partition key from a name (a video file's stem, an imported sequence's folder name); never fails.
+
+    The name transliterated to ASCII (NFKD, accents dropped: ``Café`` -> ``Cafe``, ``ééé`` -> ``eee``), then
     its letters, digits, ``_`` and ``-``, other runs of characters as ``_`` (``My Painting (2).MP4`` ->
     ``My_Painting_2``); an ASCII name keeps the id it always had (ids are partition keys). Where nothing is
     left (``日本.mp4``) the id is ``video_`` + 8 hex digits of a hash of the name: the same name always gives
     the same id. Over MAX_ID_LENGTH characters the id is cut and that hash appended, so long names stay apart.
     """
-    stem = path.stem
     video_id = _safe(unicodedata.normalize("NFKD", stem).encode("ascii", "ignore").decode())
     if not video_id:
         return f"video_{_short_hash(stem)}"

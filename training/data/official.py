@@ -18,11 +18,12 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from training.data.catalog import id_for_name
+
 ORDER_FILE = "last_aligned_frame_inv.json"
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 
 _FRAME_NAME = re.compile(r"^(\d+)_(\d+(?::\d+){1,2})$")
-_UNSAFE = re.compile(r"[^A-Za-z0-9_-]+")  # the same rule as catalog.video_id_for, applied to a folder name
 
 
 @dataclass(frozen=True)
@@ -66,13 +67,6 @@ def parse_frame_name(name: str) -> tuple[int, int]:
             "'<index>_<h:mm:ss>' with an optional .jpg/.png extension, e.g. '10_3:21.jpg'"
         )
     return int(match.group(1)), _clock_to_ms(match.group(2), name)
-
-
-def _sanitise(name: str) -> str:
-    cleaned = _UNSAFE.sub("_", name).strip("_-")
-    if not cleaned:
-        raise ValueError(f"folder {name!r} has no usable characters for a video id; rename it (letters, digits, _ -)")
-    return cleaned
 
 
 def _frame_files(folder: Path) -> dict[str, Path]:
@@ -144,7 +138,7 @@ def _read_sequence(folder: Path) -> OfficialSequence:
         if i1 <= i0:
             raise ValueError(f"{files[cur]}: index {i1} does not follow the previous keyframe's index {i0} ({prev!r})")
     keyframes = [(parsed[stem][1], files[stem]) for stem in order]
-    return OfficialSequence(name=_sanitise(folder.name), keyframes=keyframes, target=keyframes[-1][1])
+    return OfficialSequence(name=id_for_name(folder.name), keyframes=keyframes, target=keyframes[-1][1])
 
 
 def _sequence_folders(root: Path) -> list[Path]:

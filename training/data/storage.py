@@ -190,3 +190,13 @@ def claim_partition(
                 return True
         on_wait(holder)
         time.sleep(poll_s)
+
+
+def release_partition(root: Path, key: str, me: PartitionHolder) -> None:
+    """Give partition ``key`` up if ``me`` still holds it: for writers outside Dagster runs, whose process
+    outlives the write (a command that writes, then launches the runs that wait for the partition)."""
+    lock_path, holder_path = partition_lock_paths(root, key)
+    with FileLock(lock_path):
+        holder = read_holder(holder_path)
+        if holder is not None and holder.run_id == me.run_id:
+            holder_path.unlink()
