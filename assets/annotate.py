@@ -9,14 +9,14 @@ import pandas as pd
 from pydantic import Field
 
 from assets.curate import keyframes
-from assets.metadata import check_result, table_metadata
+from assets.metadata import check_result, stop_on_failed_checks, table_metadata
 from pipelines.partition_lock import hold_partition
 from pipelines.partitions import videos_partitions
 from pipelines.resources import StorageResource
 from training.data.difference import binarize, distance_maps, make_backend, mean_distance, to_soft_png
 from training.data.images import read_rgb, write_image
 from training.data.pairs import make_pairs, white_canvas
-from training.data.previews import frame_strip, markdown_image
+from training.data.previews import MAX_PREVIEW_WIDTH, frame_strip, markdown_image
 from training.data.quality import masks_nonempty
 from training.data.storage import atomic_dir, write_parquet
 
@@ -78,13 +78,23 @@ def _pair_images(pairs: pd.DataFrame) -> Iterator[tuple[np.ndarray, np.ndarray]]
     group_name="annotate",
     kinds={"parquet"},
     deps=[frame_pairs],
-    check_specs=[dg.AssetCheckSpec("masks_nonempty", asset="difference_masks")],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "masks_nonempty",
+            asset="difference_masks",
+            blocking=True,
+            description="At least 80 % of the pairs have a non-empty change mask M_t. Blocking: on a failure the "
+            "run stops for this video and training_dataset leaves it out. To fix: empty masks mean consecutive "
+            "keyframes look the same to the distance D; raise keyframes.min_change or min_interval_s, or check "
+            "the backend's threshold (`mt_preview`).",
+        )
+    ],
     description="Soft difference maps (8-bit PNG, value×255) and binary masks at the backend's threshold for "
     "M_t = D(I_t, I_{t-1}) and M_d = D(I_T, I_{t-1}).",
 )
 def difference_masks(
     context: dg.AssetExecutionContext, config: DifferenceConfig, storage: StorageResource
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult]:
     video_id = context.partition_key
     folder = storage.images_dir("difference_masks", video_id)
     hold_partition(context, storage, folder, storage.table_path("difference_masks", video_id))
@@ -112,8 +122,8 @@ def difference_masks(
             rows.append(row)
     table = pd.DataFrame(rows).assign(backend=backend.name, threshold=backend.threshold)
     path = write_parquet(table, storage.table_path("difference_masks", video_id))
-    verdict = masks_nonempty(int((table["mt_area"] > 0).sum()), len(table))
-    return dg.MaterializeResult(
+    checks = [check_result("masks_nonempty", masks_nonempty(int((table["mt_area"] > 0).sum()), len(table)))]
+    yield dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(path)),
             "backend": backend.name,
@@ -121,8 +131,12 @@ def difference_masks(
             "mean_mt_area": float(table["mt_area"].mean()),
             "mean_md_area": float(table["md_area"].mean()),
             "mt_preview": dg.MetadataValue.md(
-                markdown_image(frame_strip(previews, [f"M_{i + 1}" for i in range(len(previews))]), alt="M_t")
+                markdown_image(
+                    frame_strip(previews, [f"M_{i + 1}" for i in range(len(previews))], max_width=MAX_PREVIEW_WIDTH),
+                    alt="M_t",
+                )
             ),
         },
-        check_results=[check_result("masks_nonempty", verdict)],
+        check_results=checks,
     )
+    stop_on_failed_checks(video_id, checks)

@@ -2,6 +2,7 @@
 
 import dataclasses
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -10,7 +11,7 @@ import pandas as pd
 from pydantic import Field
 
 from assets.ingest import canvas_frames
-from assets.metadata import check_result
+from assets.metadata import check_result, stop_on_failed_checks
 from pipelines.partition_lock import hold_partition
 from pipelines.partitions import videos_partitions
 from pipelines.resources import ModelsResource, StorageResource
@@ -19,7 +20,7 @@ from training.data.images import read_rgb
 from training.data.keyframes import KeyframeConfig, KeyframeSelection, select_keyframes
 from training.data.occluders_grounding import GroundingOccluderDetector
 from training.data.previews import markdown_image, table_strip
-from training.data.quality import enough_keyframes, target_exists
+from training.data.quality import MIN_KEYFRAMES, enough_keyframes, target_exists
 from training.data.storage import atomic_dir, write_parquet
 from training.data.tables import LazyFrames, corners_array, table_surrounds
 
@@ -75,15 +76,32 @@ def grounding_occlusion(storage: StorageResource, models: ModelsResource, video_
     kinds={"parquet"},
     deps=[canvas_frames],
     check_specs=[
-        dg.AssetCheckSpec("enough_keyframes", asset="keyframes"),
-        dg.AssetCheckSpec("target_exists", asset="keyframes"),
+        dg.AssetCheckSpec(
+            "enough_keyframes",
+            asset="keyframes",
+            blocking=True,
+            description=f"At least {MIN_KEYFRAMES} keyframes were kept. Blocking: on a failure the run stops for "
+            "this video and training_dataset leaves it out. To fix: check the data root's settings "
+            "(`settings/process_videos.yaml`) and the `dropped` counts; sample more often "
+            "(sampled_frames.sample_every_s), lower keyframes.min_interval_s or min_change, or raise "
+            "keyframes_per_video.",
+        ),
+        dg.AssetCheckSpec(
+            "target_exists",
+            asset="keyframes",
+            blocking=True,
+            description="A clean frame of the finished painting (the target I_T) was found. Blocking: on a failure "
+            "the run stops for this video and training_dataset leaves it out. To fix: look at the dropped frames "
+            "(`dropped_preview`, `keyframes/<id>.dropped.parquet`): every late frame occluded, or the video ends "
+            "before the painting is finished; trim or replace the video.",
+        ),
     ],
-    description="Clean keyframes in time order (the last is the target I_T), named {index}_{m:ss}.jpg as in the "
-    "paper's release; every dropped frame with its reason in keyframes/<id>.dropped.parquet.",
+    description="Clean keyframes in time order (the last is the target I_T), named `{index}_{m:ss}.jpg` as in the "
+    "paper's release; every dropped frame with its reason in `keyframes/<id>.dropped.parquet`.",
 )
 def keyframes(
     context: dg.AssetExecutionContext, config: KeyframesConfig, storage: StorageResource, models: ModelsResource
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult]:
     video_id = context.partition_key
     hold_partition(context, storage, *keyframes_outputs(storage, video_id))
     table = pd.read_parquet(storage.table_path("canvas_frames", video_id))
@@ -128,12 +146,9 @@ def keyframes(
         metadata["dropped_preview"] = dg.MetadataValue.md(
             markdown_image(table_strip(dropped_rows, count=6), alt="dropped")
         )
-    return dg.MaterializeResult(
-        metadata=metadata,
-        check_results=[
-            check_result(name, v) for name, v in zip(["enough_keyframes", "target_exists"], verdicts, strict=True)
-        ],
-    )
+    checks = [check_result(name, v) for name, v in zip(["enough_keyframes", "target_exists"], verdicts, strict=True)]
+    yield dg.MaterializeResult(metadata=metadata, check_results=checks)
+    stop_on_failed_checks(video_id, checks)
 
 
 def _reasons(selection: KeyframeSelection) -> list[str | None]:

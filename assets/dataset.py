@@ -1,13 +1,17 @@
 """[dataset] training_dataset: every labelled pair of every video, split by painting, versioned by content."""
 
 import json
+from collections.abc import Iterable
+from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 from pydantic import Field
 
 from assets.annotate import difference_masks, frame_pairs
-from assets.labels import instruction_labels
+from assets.curate import keyframes
+from assets.ingest import canvas_frames, canvas_geometry, sampled_frames, source_video
+from assets.labels import auto_labels, instruction_labels
 from assets.metadata import table_metadata
 from pipelines.resources import StorageResource
 from training.data.storage import atomic_dir, atomic_path, write_parquet
@@ -16,6 +20,81 @@ from training.labels.conversation import build_conversation_json
 from training.labels.merge import most_frequent
 
 LATEST = "latest.json"
+PER_VIDEO_ASSETS = (
+    source_video,
+    sampled_frames,
+    canvas_geometry,
+    canvas_frames,
+    keyframes,
+    frame_pairs,
+    difference_masks,
+    auto_labels,
+    instruction_labels,
+)
+LEFT_OUT_CHECK = "no_video_left_out"
+
+
+def blocking_checks() -> list[dg.AssetCheckKey]:
+    """The per-video checks whose failure stops a video (``blocking=True``; failed with ERROR severity)."""
+    return [spec.key for asset in PER_VIDEO_ASSETS for spec in asset.check_specs if spec.blocking]
+
+
+def failed_video_checks(instance: dg.DagsterInstance, video_ids: Iterable[str]) -> dict[str, list[str]]:
+    """Video id -> ``asset:check`` of its blocking checks that failed (ERROR) on the asset's latest materialization
+    for that video.
+
+    A check result names the materialization it judged (Dagster records no partition on the check of a
+    partitioned asset): the latest materialization of each video is looked up and its result read. A video
+    processed again with settings that pass is used again; keyframes written by import-official carry no check.
+    """
+    keys = blocking_checks()
+    verdicts = {key: _verdicts_by_materialization(instance, key) for key in keys}
+    failed: dict[str, list[str]] = {}
+    for video in video_ids:
+        latest: dict[dg.AssetKey, int | None] = {}
+        names = []
+        for key in keys:
+            if key.asset_key not in latest:
+                records = instance.fetch_materializations(
+                    dg.AssetRecordsFilter(asset_key=key.asset_key, asset_partitions=[video]), limit=1
+                ).records
+                latest[key.asset_key] = records[0].storage_id if records else None
+            if verdicts[key].get(latest[key.asset_key]) is False:
+                names.append(f"{key.asset_key.to_user_string()}:{key.name}")
+        if names:
+            failed[video] = sorted(names)
+    return failed
+
+
+def _verdicts_by_materialization(instance: dg.DagsterInstance, key: dg.AssetCheckKey) -> dict[int, bool]:
+    """Storage id of the materialization a check judged -> whether it passed (a WARN failure counts as passed)."""
+    verdicts: dict[int, bool] = {}
+    cursor = None
+    while True:
+        page = instance.event_log_storage.get_asset_check_execution_history(key, limit=500, cursor=cursor)
+        for record in page:
+            evaluation = record.event.asset_check_evaluation if record.event is not None else None
+            target = evaluation.target_materialization_data if evaluation is not None else None
+            if target is not None and target.storage_id not in verdicts:  # newest first: keep the latest
+                verdicts[target.storage_id] = evaluation.passed or evaluation.severity != dg.AssetCheckSeverity.ERROR
+        if len(page) < 500:
+            return verdicts
+        cursor = page[-1].id
+
+
+def usable_videos(instance: dg.DagsterInstance, data_root: Path) -> tuple[list[str], dict[str, list[str]]]:
+    """The labelled videos training may use, and those left out with their failed blocking checks.
+
+    A video whose keyframes were re-made too few (a failed enough_keyframes) still has the pairs, masks and
+    labels of an earlier run on disk: they no longer match its keyframes, so the video is left out.
+    """
+    labelled = labelled_videos(data_root)
+    left_out = failed_video_checks(instance, labelled)
+    return [v for v in labelled if v not in left_out], left_out
+
+
+def left_out_text(left_out: dict[str, list[str]]) -> str:
+    return "; ".join(f"{video} ({', '.join(checks)})" for video, checks in sorted(left_out.items()))
 
 
 class DatasetConfig(dg.Config):
@@ -41,13 +120,42 @@ def read_latest(storage: StorageResource) -> dict:
     group_name="dataset",
     kinds={"parquet"},
     deps=[frame_pairs, difference_masks, instruction_labels],
+    check_specs=[
+        dg.AssetCheckSpec(
+            LEFT_OUT_CHECK,
+            asset="training_dataset",
+            description="No labelled video was left out. A video whose latest run failed a blocking per-video "
+            "check (canvas_found_on_most_frames, enough_keyframes, target_exists, masks_nonempty) is left out: "
+            "its pairs on disk may be from an earlier run. Not blocking: the models train on the other videos. "
+            "To fix: read the failed check of each listed video, change the data root's settings "
+            "(`settings/process_videos.yaml`) or the video, run process_videos for it again, then "
+            "re-materialize training_dataset.",
+        )
+    ],
     description="All labelled pairs of all videos, split by painting (deterministic), one folder per content "
-    "version: the manifest for the mask generator and renderer, LLaVA conversation JSON for the text generator.",
+    "version: the manifest for the mask generator and renderer, LLaVA conversation JSON for the text generator. "
+    "Videos whose latest per-video check failed are left out and listed (`left_out_videos`).",
 )
 def training_dataset(
     context: dg.AssetExecutionContext, config: DatasetConfig, storage: StorageResource
 ) -> dg.MaterializeResult:
-    videos = labelled_videos(storage.root)
+    videos, left_out = usable_videos(context.instance, storage.root)
+    if left_out:
+        context.log.warning(
+            f"{len(left_out)} video(s) left out, a blocking per-video check failed on their latest run: "
+            f"{left_out_text(left_out)}; see the check {LEFT_OUT_CHECK}"
+        )
+    named_out = sorted(set(config.validation_paintings) & set(left_out))
+    if named_out:
+        raise ValueError(
+            f"validation_paintings {named_out} failed a blocking per-video check ({left_out_text(left_out)}); "
+            "process them again so that their checks pass, or name other validation paintings"
+        )
+    if left_out and not videos:
+        raise ValueError(
+            f"every labelled video failed a blocking per-video check on its latest run: {left_out_text(left_out)}; "
+            "fix them (see each check's description) and run process_videos for them again"
+        )
     manifest, pending = build_manifest(storage.root, videos, config.val_fraction, config.validation_paintings)
     if pending:
         context.log.warning(
@@ -78,13 +186,27 @@ def training_dataset(
         .agg(["nunique", "size"])
         .rename(columns={"nunique": "paintings", "size": "pairs"})
     )
+    left_out_table = pd.DataFrame(
+        [{"video_id": video, "failed_checks": ", ".join(checks)} for video, checks in sorted(left_out.items())],
+        columns=["video_id", "failed_checks"],
+    )
     return dg.MaterializeResult(
         data_version=dg.DataVersion(version),
+        check_results=[
+            dg.AssetCheckResult(
+                check_name=LEFT_OUT_CHECK,
+                passed=not left_out,
+                metadata={"videos_left_out": len(left_out)},
+                description=f"left out: {left_out_text(left_out)}" if left_out else "every labelled video is in",
+            )
+        ],
         metadata={
             "path": dg.MetadataValue.path(str(folder)),
             "version": version,
             "paintings": int(manifest["painting"].nunique()),
             "pairs": len(manifest),
+            "videos_left_out": len(left_out),
+            "left_out_videos": table_metadata(left_out_table.astype(str)),
             "pending_pairs_left_out": len(pending),
             "splits": table_metadata(splits.reset_index()),
             "val_rule": "named (validation_paintings)"

@@ -10,6 +10,7 @@ groups are recorded in ``reconstructions.json`` too, so ``benchmark`` scores wha
 import json
 from dataclasses import asdict, replace
 from typing import Literal
+from urllib.parse import quote
 
 import dagster as dg
 import pandas as pd
@@ -34,7 +35,8 @@ from evaluation.groups import (
 from evaluation.methods import ABLATIONS, OURS, Method, method_grid
 from evaluation.metrics.fid import FID_WEIGHTS_URL
 from evaluation.reconstruct import ReconstructConfig, load_registered_models
-from evaluation.runner import validation_sequences
+from evaluation.runner import EXPERIMENT as BENCHMARK_EXPERIMENT
+from evaluation.runner import BenchmarkResult, distance_label, validation_sequences
 from pipelines.resources import MLflowResource, StorageResource
 from training.data.difference import make_backend
 from training.data.storage import atomic_dir, atomic_path
@@ -161,6 +163,26 @@ def reconstructions(
     )
 
 
+def _mlflow_links(mlflow: MLflowResource, experiment_id: str, results: dict[str, BenchmarkResult]) -> dict:
+    """Per group, links to MLflow's compare view of its child runs and to its parent run (text without a UI URL)."""
+    base = mlflow.ui_url or (mlflow.tracking_uri if (mlflow.tracking_uri or "").startswith("http") else None)
+    links: dict = {}
+    for group, result in results.items():
+        if result.parent_run_id is None:
+            continue
+        suffix = "" if group == VAL_GROUP else f"_{group}"
+        runs = json.dumps(list(result.child_run_ids.values()))
+        compare = f"#/compare-runs?runs={quote(runs)}&experiments={quote(json.dumps([experiment_id]))}"
+        parent = f"#/experiments/{experiment_id}/runs/{result.parent_run_id}"
+        for key, fragment in ((f"mlflow_compare{suffix}", compare), (f"mlflow_parent_run{suffix}", parent)):
+            if base:
+                links[key] = dg.MetadataValue.url(f"{base.rstrip('/')}/{fragment}")
+            else:
+                ui = f"mlflow ui --backend-store-uri {mlflow.resolved_tracking_uri()}"
+                links[key] = dg.MetadataValue.text(f"{ui}  ->  {fragment}")
+    return links
+
+
 def _saved_settings(index: dict) -> ReconstructConfig:
     """The settings ``reconstructions`` painted with, as recorded in its index."""
     if "budget" not in index:
@@ -172,10 +194,19 @@ def _saved_settings(index: dict) -> ReconstructConfig:
     group_name="evaluation",
     kinds={"mlflow"},
     deps=[reconstructions],
-    check_specs=[dg.AssetCheckSpec("metrics_finite", asset="benchmark")],
-    description="LPIPS / IoU / DDC / DTS / FID of every method (ARCHITECTURE §5), per ground-truth group (the "
-    "validation split, then each extra folder): one MLflow parent run per group with a child run per method "
-    "(videos, distance curves, slope histograms, time maps) and the group's comparison table.",
+    check_specs=[
+        dg.AssetCheckSpec(
+            "metrics_finite",
+            asset="benchmark",
+            description="Every metric of every method in every ground-truth group is a finite number. To fix: "
+            "open the group's `comparison.csv`; a method with no score painted no frame (see the stop reasons "
+            "in `reconstructions.json`), then materialize reconstructions and benchmark again.",
+        )
+    ],
+    description="Perceptual distance (LPIPS with its weights, else the weight-free distance named after its "
+    "backend) / IoU / DDC / DTS / FID of every method (ARCHITECTURE §5), per ground-truth group (the validation "
+    "split, then each extra folder): one MLflow parent run per group with a child run per method (videos, "
+    "distance curves, slope histograms, time maps) and the group's comparison table.",
 )
 def benchmark(
     context: dg.AssetExecutionContext, config: EvaluationConfig, storage: StorageResource, mlflow: MLflowResource
@@ -187,10 +218,11 @@ def benchmark(
     by_name = {m.name: m for m in _methods(config, _dt(config, manifest))}
     methods = [by_name[m["method"]] for m in index["methods"] if m["method"] in by_name]
     out = storage.asset_dir("benchmark")
+    distance = make_backend(config.distance)
     results = benchmark_groups(
         groups,
         methods,
-        make_backend(config.distance),
+        distance,
         out,
         reconstruct_fn_for=lambda group: saved_reconstruction(folder, index, group),
         params={"dataset_version": index["dataset_version"], **{f"model.{k}": v for k, v in index["models"].items()}},
@@ -205,8 +237,7 @@ def benchmark(
     with atomic_path(out / "summary.json") as tmp:
         tmp.write_text(json.dumps({"groups": summary}, indent=2))
     unfinished = [g for g, result in results.items() if not metrics_finite(result.table)]
-    experiment = mlflow.tracker().experiment_id("inverse-painting/benchmark")
-    parents = ", ".join(f"{g} {s['mlflow_parent_run_id']}" for g, s in summary.items())
+    experiment = mlflow.tracker().experiment_id(BENCHMARK_EXPERIMENT)
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(results[VAL_GROUP].csv_path)),
@@ -215,17 +246,15 @@ def benchmark(
                 f"{g}: {', '.join(m for m, won in s['wins_over_every_baseline'].items() if won) or 'none'}"
                 for g, s in summary.items()
             ),
+            "distance_metric": results[VAL_GROUP].public_name("distance"),
             "mlflow_parent_run_id": results[VAL_GROUP].parent_run_id or "",
-            "mlflow_compare": dg.MetadataValue.text(
-                f"MLflow UI -> experiment {experiment} -> select the child runs of a group's parent run ({parents}) "
-                "-> Compare"
-            ),
+            **_mlflow_links(mlflow, experiment, results),
         },
         check_results=[
             dg.AssetCheckResult(
                 check_name="metrics_finite",
                 passed=not unfinished,
-                description="LPIPS, IoU, DDC and DTS are finite for every method of every group"
+                description=f"{distance_label(distance)}, IoU, DDC and DTS are finite for every method of every group"
                 if not unfinished
                 else f"some metric is missing or infinite in group(s) {', '.join(unfinished)}; see their "
                 "comparison.csv (a method may have produced no frame)",

@@ -1,6 +1,7 @@
 """[ingest] group: per-video assets from the raw file to rectified canvas frames."""
 
 import hashlib
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
 
@@ -9,7 +10,7 @@ import numpy as np
 import pandas as pd
 from pydantic import Field
 
-from assets.metadata import check_result
+from assets.metadata import check_result, stop_on_failed_checks
 from pipelines.partition_lock import hold_partition
 from pipelines.partitions import videos_partitions
 from pipelines.resources import MLflowResource, ModelsResource, StorageResource
@@ -23,7 +24,15 @@ from training.data.frames import iter_sampled_frames
 from training.data.grounding import weights_available
 from training.data.images import encode_image, read_rgb, write_image
 from training.data.keyframes.border import SURROUND_LONG_SIDE, SURROUND_MARGIN
-from training.data.previews import draw_quads, frame_strip, markdown_image, spread, table_strip, video_thumbnails
+from training.data.previews import (
+    MAX_PREVIEW_WIDTH,
+    draw_quads,
+    frame_strip,
+    markdown_image,
+    spread,
+    table_strip,
+    video_thumbnails,
+)
 from training.data.probe import VideoError, check_sampled_frames, probe_video
 from training.data.quality import canvas_found
 from training.data.storage import atomic_dir, write_bytes, write_parquet
@@ -51,7 +60,7 @@ def source_video(
 
     write_parquet(pd.DataFrame([{"video_id": video_id, **probe.as_dict()}]), table)
     shots = video_thumbnails(path, count=6)
-    strip = frame_strip([image for _, image in shots], [f"{t:.1f} s" for t, _ in shots])
+    strip = frame_strip([image for _, image in shots], [f"{t:.1f} s" for t, _ in shots], max_width=MAX_PREVIEW_WIDTH)
     strip_path = write_bytes(encode_image(strip), thumbnails)
 
     with mlflow.start_run(context, experiment="inverse-painting/ingest") as run:
@@ -140,7 +149,7 @@ def quads_preview(frames: pd.DataFrame, observations: list[CanvasObservation], c
     """A few sampled frames with the canvas quad drawn on them."""
     picks = spread(len(observations), count)
     images = [draw_quads(read_rgb(frames["path"].iloc[i]), observations[i].corners) for i in picks]
-    return frame_strip(images, [f"{observations[i].t_ms / 1000:.1f} s" for i in picks])
+    return frame_strip(images, [f"{observations[i].t_ms / 1000:.1f} s" for i in picks], max_width=MAX_PREVIEW_WIDTH)
 
 
 def canvas_detector(backend: str, models: ModelsResource, log) -> CanvasDetector:
@@ -160,13 +169,23 @@ def canvas_detector(backend: str, models: ModelsResource, log) -> CanvasDetector
     group_name="ingest",
     kinds={"parquet"},
     deps=[sampled_frames],
-    check_specs=[dg.AssetCheckSpec("canvas_found_on_most_frames", asset="canvas_geometry")],
+    check_specs=[
+        dg.AssetCheckSpec(
+            "canvas_found_on_most_frames",
+            asset="canvas_geometry",
+            blocking=True,
+            description="The canvas quadrilateral is found on at least 90 % of the sampled frames. Blocking: on a "
+            "failure the run stops for this video and training_dataset leaves it out. To fix: look at the "
+            "`preview` (quads drawn on frames); try the other `backend` (contour / grounding_dino), or trim the "
+            "video to the part where the canvas is in view.",
+        )
+    ],
     description="Canvas quadrilateral per sampled frame (corners TL, TR, BR, BL in source pixels), "
     "detected once per stable camera segment and tracked between.",
 )
 def canvas_geometry(
     context: dg.AssetExecutionContext, config: CanvasConfig, storage: StorageResource, models: ModelsResource
-) -> dg.MaterializeResult:
+) -> Iterator[dg.MaterializeResult]:
     video_id = context.partition_key
     hold_partition(context, storage, storage.table_path("canvas_geometry", video_id))
     frames = pd.read_parquet(storage.table_path("sampled_frames", video_id))
@@ -187,7 +206,8 @@ def canvas_geometry(
     found = int(table["corners"].notna().sum())
     verdict = canvas_found(found, len(table))
     preview = quads_preview(frames, observations)
-    return dg.MaterializeResult(
+    checks = [check_result("canvas_found_on_most_frames", verdict)]
+    yield dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(path)),
             "backend": detector.name,
@@ -196,7 +216,15 @@ def canvas_geometry(
             "detector_calls": int(table["detected"].sum()),
             "preview": dg.MetadataValue.md(markdown_image(preview, alt=f"{video_id} canvas")),
         },
-        check_results=[check_result("canvas_found_on_most_frames", verdict)],
+        check_results=checks,
+    )
+    stop_on_failed_checks(video_id, checks, no_canvas_message(storage, video_id) if found == 0 else None)
+
+
+def no_canvas_message(storage: StorageResource, video_id: str) -> str:
+    return (
+        f"no canvas was found in any sampled frame of {find_video(storage.videos_dir, video_id)}; see the "
+        "canvas_geometry preview, try another canvas backend, or remove the video."
     )
 
 
@@ -233,11 +261,8 @@ def canvas_frames(
     frames = pd.read_parquet(storage.table_path("sampled_frames", video_id))
     geometry = pd.read_parquet(storage.table_path("canvas_geometry", video_id))
     found = geometry.dropna(subset=["corners"])
-    if found.empty:
-        raise VideoError(
-            f"{video_id}: no canvas was found in any sampled frame of {find_video(storage.videos_dir, video_id)}; "
-            "see the canvas_geometry preview, try another canvas backend, or remove the video."
-        )
+    if found.empty:  # canvas_geometry stops the run before; this is a table written some other way
+        raise VideoError(f"{video_id}: {no_canvas_message(storage, video_id)}")
     median_corners = np.median(np.stack([corners_array(cell) for cell in found["corners"]]), axis=0)
     size = rectified_size(median_corners, config.long_side)
     margin = config.surround_margin

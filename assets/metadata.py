@@ -23,7 +23,34 @@ def table_metadata(frame: pd.DataFrame) -> dg.MetadataValue:
     return dg.MetadataValue.table(records, schema=dg.TableSchema(columns))
 
 
-def check_result(name: str, verdict: Verdict) -> dg.AssetCheckResult:
+def check_result(
+    name: str, verdict: Verdict, severity: dg.AssetCheckSeverity = dg.AssetCheckSeverity.ERROR
+) -> dg.AssetCheckResult:
     return dg.AssetCheckResult(
-        check_name=name, passed=verdict.passed, description=verdict.description, metadata={"value": verdict.value}
+        check_name=name,
+        passed=verdict.passed,
+        description=verdict.description,
+        metadata={"value": verdict.value},
+        severity=severity,
     )
+
+
+class BlockingCheckFailed(ValueError):
+    """A per-video asset was written but failed one of its blocking checks: the run stops for that video."""
+
+
+def stop_on_failed_checks(video_id: str, results: list[dg.AssetCheckResult], message: str | None = None) -> None:
+    """Raise BlockingCheckFailed when a check failed with ERROR severity (call it after yielding the results).
+
+    The materialization and the check results are recorded first, so the UI shows what was written and why it
+    failed; the step then fails, the run is not green, and the video's later assets are not materialized in
+    this run. ``training_dataset`` leaves the video out until its checks pass (assets/dataset.py).
+    """
+    failed = [r for r in results if not r.passed and r.severity == dg.AssetCheckSeverity.ERROR]
+    if failed:
+        why = message or "; ".join(f"{r.check_name}: {r.description}" for r in failed)
+        names = ", ".join(r.check_name for r in failed)
+        raise BlockingCheckFailed(
+            f"{video_id}: {why} (blocking check {names} failed: this video's later assets are not materialized "
+            "in this run, and training_dataset leaves the video out until the check passes)"
+        )

@@ -16,12 +16,23 @@ from pydantic import Field
 
 from assets.dataset import read_latest, training_dataset
 from pipelines.resources import MLflowResource, StorageResource
+from training.data.images import read_rgb
+from training.data.previews import markdown_image
 from training.models.presets import Preset, get_preset
 from training.plots import loss_curve_png
 from training.tracking import REGISTERED_MODELS, TrackedRun
 
 EXPERIMENT = "inverse-painting/training"
 TRAINING_KIND = {"inverse-painting/kind": "training"}
+# which way the logged training metrics improve (lr, epoch, grad_norm describe the run; no better side)
+LOWER_IS_BETTER = {"loss": True}
+HPARAM_FIELDS = ("steps", "lr", "batch_size")  # TrainConfig fields that default to the preset's
+EXPERIMENT_DESCRIPTION = (
+    "One run per trained model (text_generator, mask_generator, renderer), from the Dagster training assets. "
+    "Params: the hyper-parameters the run used (the preset's where the config left them unset), the dataset "
+    "version; metric `loss` per step (lower is better; tags `metric_direction.<metric>`). Each run logs its model "
+    "as an MLflow pyfunc (signature, input example) registered as `text-generator`, `mask-generator` or `renderer`."
+)
 
 
 class TrainConfig(dg.Config):
@@ -52,15 +63,24 @@ def _train_and_register(
     config: TrainConfig,
     storage: StorageResource,
     mlflow: MLflowResource,
+    hparams: dict,
     train: Callable[[dict, Path, Callable[[int, dict], None]], dict],
 ) -> dg.MaterializeResult:
-    """Shared body of the three training assets: dataset, run, loss curve, registration, metadata."""
+    """Shared body of the three training assets: dataset, run, loss curve, logged and registered model, metadata.
+
+    ``hparams``: the hyper-parameters the run uses (config values, else the preset's), logged as params.
+    """
+    from training.mlflow_models import model_description, save_pyfunc, version_description
+
     asset = context.asset_key.to_user_string()
     latest = read_latest(storage)
     out_dir = storage.asset_dir("models") / asset / f"{latest['version']}-{_config_hash(config)}"
     losses: list[tuple[int, float]] = []
+    mlflow.tracker().describe_experiment(EXPERIMENT, EXPERIMENT_DESCRIPTION, LOWER_IS_BETTER)
     with mlflow.start_run(context, EXPERIMENT) as run:
-        run.log_params({"model": asset, "dataset_version": latest["version"], **config.model_dump()})
+        # steps / lr / batch_size are logged as used (hparams), the other settings as set (unset ones left out)
+        settings = {k: v for k, v in config.model_dump().items() if v is not None and k not in HPARAM_FIELDS}
+        run.log_params({"model": asset, "dataset_version": latest["version"], **settings, **hparams})
         run.set_tags({"dataset_version": latest["version"], **TRAINING_KIND})
 
         def log(step: int, metrics: dict) -> None:
@@ -70,18 +90,34 @@ def _train_and_register(
                 context.log.info(f"{asset} step {step}: loss {metrics['loss']:.4f}")
 
         summary = train(latest, out_dir, log)
-        run.log_params({f"result.{k}": v for k, v in summary.items() if k != "model_dir"})
+        facts = {k: v for k, v in summary.items() if k != "model_dir"}
+        run.log_params({f"result.{k}": v for k, v in facts.items()})
         metadata = _curve(run, losses, out_dir)
-        tags = {"dataset_version": latest["version"]}
-        version = run.register_model(REGISTERED_MODELS[asset], Path(summary["model_dir"]), tags)
-        context.log.info(f"registered {REGISTERED_MODELS[asset]} version {version} from {summary['model_dir']}")
+        folder = Path(summary["model_dir"])
+        model_id = run.log_model(
+            asset,
+            lambda dest, spec: save_pyfunc(asset, folder, dest, spec),
+            model_type=asset,
+            params={"dataset_version": latest["version"], **hparams},
+        )
+        name = REGISTERED_MODELS[asset]
+        version = run.register_model(
+            name,
+            model_id,
+            tags={"dataset_version": latest["version"]},
+            description=version_description(asset, latest["version"], run.run_id, {**hparams, **facts}),
+            model_description=model_description(asset),
+        )
+        context.log.info(f"registered {name} version {version} (logged model {model_id}) from {folder}")
     return dg.MaterializeResult(
         metadata={
             "path": dg.MetadataValue.path(str(summary["model_dir"])),
             "dataset_version": latest["version"],
-            "registered_model": REGISTERED_MODELS[asset],
+            "registered_model": name,
             "model_version": version,
-            **{k: v for k, v in summary.items() if k != "model_dir" and isinstance(v, int | float | str)},
+            "mlflow_model_uri": f"models:/{name}/{version}",
+            **hparams,  # then the result: "steps" is the steps done (a time budget may stop early)
+            **{k: v for k, v in facts.items() if isinstance(v, int | float | str)},
             **metadata,
             **mlflow.run_metadata(run),
         }
@@ -89,11 +125,26 @@ def _train_and_register(
 
 
 def _curve(run: TrackedRun, losses: list[tuple[int, float]], out_dir: Path) -> dict:
+    """The loss curve as a picture (MLflow artifact and Dagster metadata) and the last loss."""
     if not losses:
         return {}
     path = loss_curve_png(losses, out_dir / "loss_curve.png")
     run.log_artifact(path, "plots")
-    return {"final_loss": losses[-1][1], "loss_curve": dg.MetadataValue.path(str(path))}
+    return {
+        "final_loss": losses[-1][1],
+        "loss_curve": dg.MetadataValue.md(markdown_image(read_rgb(path), alt="training loss")),
+        "loss_curve_path": dg.MetadataValue.path(str(path)),
+    }
+
+
+def _diffusion_hparams(config: TrainConfig, storage: StorageResource, model: str) -> dict:
+    """steps, lr, batch_size the diffusers trainers use: the config's, else the preset's (App. A)."""
+    from training.train.loop import preset_hparams
+
+    steps, lr, batch_size = preset_hparams(
+        _preset(storage, config.preset), None, model, config.steps, config.lr, config.batch_size
+    )
+    return {"steps": steps, "lr": lr, "batch_size": batch_size}
 
 
 @dg.asset(
@@ -106,7 +157,12 @@ def _curve(run: TrackedRun, losses: list[tuple[int, float]], out_dir: Path) -> d
 def text_generator(
     context: dg.AssetExecutionContext, config: TrainConfig, storage: StorageResource, mlflow: MLflowResource
 ) -> dg.MaterializeResult:
+    from training.text_generator import get_preset as text_preset
     from training.text_generator import train_text_generator
+
+    # the text generator counts epochs (TrainConfig.steps) and logs its optimizer steps as result.steps
+    used = text_preset(config.preset).with_overrides(epochs=config.steps, lr=config.lr, batch_size=config.batch_size)
+    hparams = {"epochs": used.epochs, "lr": used.lr, "batch_size": used.batch_size}
 
     def train(latest: dict, out_dir: Path, log: Callable[[int, dict], None]) -> dict:
         result = train_text_generator(
@@ -126,7 +182,7 @@ def text_generator(
             "train_seconds": round(result.train_seconds, 1),
         }
 
-    return _train_and_register(context, config, storage, mlflow, train)
+    return _train_and_register(context, config, storage, mlflow, hparams, train)
 
 
 def _diffusion_trainer(config: TrainConfig, storage: StorageResource, train_fn: Callable):
@@ -167,7 +223,8 @@ def mask_generator(
     from training.train.mask_generator import train_mask_generator
 
     train = _diffusion_trainer(config, storage, train_mask_generator)
-    return _train_and_register(context, config, storage, mlflow, train)
+    hparams = _diffusion_hparams(config, storage, "mask")
+    return _train_and_register(context, config, storage, mlflow, hparams, train)
 
 
 @dg.asset(
@@ -183,4 +240,6 @@ def renderer(
 ) -> dg.MaterializeResult:
     from training.train.renderer import train_renderer
 
-    return _train_and_register(context, config, storage, mlflow, _diffusion_trainer(config, storage, train_renderer))
+    train = _diffusion_trainer(config, storage, train_renderer)
+    hparams = _diffusion_hparams(config, storage, "renderer")
+    return _train_and_register(context, config, storage, mlflow, hparams, train)

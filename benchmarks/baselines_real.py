@@ -24,7 +24,7 @@ from evaluation.cli import add_step_options
 from evaluation.metrics.fid import FID_WEIGHTS_URL, load_fid_or_reason
 from evaluation.metrics.score import json_ready, score_sequence
 from evaluation.sequences import DEFAULT_LONG_SIDE, load_ground_truth, sequence_from_frames
-from training.data.difference import make_backend
+from training.data.difference import is_true_lpips, make_backend
 
 DEFAULT_GT = Path(__file__).resolve().parents[2] / "shared/realdata/official_sample/sample_data/train/rgb/example"
 
@@ -49,7 +49,8 @@ def main(argv: list[str] | None = None) -> int:
         f"painting {gt.name}: {len(gt.recorded())} keyframes over {gt.duration_s / 60:.2f} min, "
         f"{gt.size[0]}x{gt.size[1]}; {steps_note}; OMP_NUM_THREADS={os.environ.get('OMP_NUM_THREADS')}"
     )
-    header = f"{'method':<15}{'LPIPS↓':>8}{'IoU↑':>8}{'DDC↓':>8}{'DTS↓':>8}{'FID↓':>8}{'make s':>8}{'score s':>9}"
+    label = "LPIPS↓" if is_true_lpips(distance.name) else "D↓"  # the distance is LPIPS only when it is
+    header = f"{'method':<15}{label:>8}{'IoU↑':>8}{'DDC↓':>8}{'DTS↓':>8}{'FID↓':>8}{'make s':>8}{'score s':>9}"
     print(header)
     for name, baseline in BASELINES.items():
         start = time.perf_counter()
@@ -61,7 +62,7 @@ def main(argv: list[str] | None = None) -> int:
         scored = time.perf_counter() - start
         fid_text = "n/a" if s["fid"] is None else f"{s['fid']:.1f}"
         print(
-            f"{name:<15}{s['lpips']:>8.3f}{s['iou']:>8.3f}{s['ddc']:>8.3f}{s['dts']:>8.3f}{fid_text:>8}"
+            f"{name:<15}{s['distance']:>8.3f}{s['iou']:>8.3f}{s['ddc']:>8.3f}{s['dts']:>8.3f}{fid_text:>8}"
             f"{made:>8.2f}{scored:>9.2f}"
         )
     fid_text = fid.name if fid else f"unavailable: {reason}"

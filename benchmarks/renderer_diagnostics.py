@@ -115,7 +115,11 @@ def main(argv: list[str] | None = None) -> None:
         rows.append(
             {
                 "guidance": name,
-                **result.table.iloc[0][["lpips", "iou", "ddc", "dts"]].astype(float).round(4).to_dict(),
+                **result.table.iloc[0][["distance", "iou", "ddc", "dts"]]
+                .astype(float)
+                .round(4)
+                .rename({"distance": result.public_name("distance")})  # "lpips" only when it is LPIPS
+                .to_dict(),
                 "updates": float(scores["steps"].mean()),
                 "stopped close to target": f"{np.mean(scores['stop_reason'] == 'close to target'):.0%}",
             }

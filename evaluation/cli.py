@@ -16,7 +16,7 @@ from typing import Any
 from evaluation.baselines import BASELINES, DEFAULT_DT_S, run_baseline
 from evaluation.budget import PAPER_MEAN_DURATION_S, resolve_baseline_steps
 from evaluation.metrics.fid import FID_WEIGHTS_URL, load_fid_or_reason
-from evaluation.metrics.score import METRICS, json_ready, score_sequence
+from evaluation.metrics.score import METRICS, json_ready, public_names, score_sequence
 from evaluation.sequences import DEFAULT_LONG_SIDE, load_generated, load_ground_truth
 from training.argtypes import int_in_range, positive_float
 from training.data.difference import is_true_lpips
@@ -47,7 +47,8 @@ def add_benchmark_parser(subparsers: argparse._SubParsersAction) -> argparse.Arg
         "benchmark",
         help="score a generated painting sequence (or the weight-free baselines) against a real one",
         description=(
-            "Metrics of the paper (LPIPS, IoU, DDC, DTS, FID) of one generated sequence against one ground truth. "
+            "Metrics of the paper (LPIPS, or without its weights a distance named after its backend; IoU, DDC, DTS, "
+            "FID) of one generated sequence against one ground truth. "
             "--gt: a painting folder of the released layout ({index}_{m:ss}.jpg; white canvas at 0 implied, "
             "last frame = target). --frames: Î_1 … Î_K in natural name order, frame k at k·Δt. --baselines: "
             "each makes K keyframes from the training data (--steps, --duration), never from the --gt painting."
@@ -82,7 +83,7 @@ def _fail(message: str) -> int:
 def _table(rows: list[dict[str, Any]]) -> str:
     cols = ["method", *METRICS, "seconds"]
     # the distance column is "lpips" only when it is; other backends' numbers are a distance D (named below)
-    names = {"lpips": "lpips" if is_true_lpips(str(rows[0]["distance_backend"])) else "D"}
+    names = {"distance": "lpips" if is_true_lpips(str(rows[0]["distance_backend"])) else "D"}
     lines = [" ".join(f"{names.get(c, c):>14}" for c in cols)]
     for row in rows:
         cells = []
@@ -141,6 +142,8 @@ def run_benchmark_cli(args: argparse.Namespace) -> int:
             scores["seconds"] = round(time.perf_counter() - start, 3)
             rows.append(scores)
     if args.json:
+        # keys as users read them: the distance is "lpips" only when it is, else "distance_<backend>"
+        rows = [public_names(row, str(row["distance_backend"])) for row in rows]
         payload: Any = (
             rows[0]
             if generated is not None

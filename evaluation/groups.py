@@ -205,15 +205,17 @@ def benchmark_groups(
 
 
 def wins(result: BenchmarkResult) -> dict[str, bool]:
-    """Per metric, whether ours beats every baseline; empty when the group lacks ours or any baseline."""
+    """Per metric (user-facing names: ``lpips`` or ``distance_<backend>``, ``iou`` …), whether ours beats every
+    baseline; empty when the group lacks ours or any baseline."""
     table = result.table
     comparable = (table["kind"] == "baseline").any() and OURS in set(table["method"])
-    return result.wins_over_baselines(OURS) if comparable else {}
+    won = result.wins_over_baselines(OURS) if comparable else {}
+    return {result.public_name(m): w for m, w in won.items()}
 
 
 def metrics_finite(table: pd.DataFrame) -> bool:
-    """LPIPS, IoU, DDC and DTS present and finite for every method of a comparison table."""
-    numeric = table[["lpips", "iou", "ddc", "dts"]].astype(float).to_numpy()
+    """The distance, IoU, DDC and DTS present and finite for every method of a comparison table."""
+    numeric = table[["distance", "iou", "ddc", "dts"]].astype(float).to_numpy()
     return bool(np.isfinite(numeric).all())
 
 

@@ -5,13 +5,18 @@ Layout under ``out_dir``::
     <method>/<painting>/001.png … (Î_1 … Î_K), <method>/<painting>.mp4, <method>/plots/*.png,
     <method>/scores.csv (per painting), comparison.csv, comparison.md
 
-MLflow (when a tracker is given): one parent run per benchmark holding the comparison table, one child run
-per method (tag ``mlflow.parentRunId``, same experiment, so the compare view lines the methods up) with
-params (method, Δt, ablations, distance and FID backends, dataset and model versions, the step budget from
-the training split with each method's step count or cap: ``baseline_steps``, ``max_updates``), the aggregated
-metrics (a missing FID is never logged as a number: ``fid_unavailable_reason`` says why) and artifacts:
-the video and distance-curve plot of every painting, the slope histogram of the distance curves
+MLflow (when a tracker is given): one parent run per benchmark holding the comparison table (also its
+description), one child run per method (tag ``mlflow.parentRunId``, same experiment, so the compare view lines
+the methods up) with params (method, Δt, ablations, distance and FID backends, dataset and model versions, the
+step budget from the training split with each method's step count or cap: ``baseline_steps``, ``max_updates``),
+the aggregated metrics (a missing FID is never logged as a number: ``fid_unavailable_reason`` says why) and
+artifacts: the video and distance-curve plot of every painting, the slope histogram of the distance curves
 (supplement Fig. 1b) and, for our methods, the time map of every painting (Fig. 10).
+
+The perceptual distance is ``distance`` in the code and goes by its backend wherever users read it (MLflow
+metrics, CSV columns, summaries: :func:`evaluation.metrics.score.public_name`): ``lpips`` only for the paper's
+LPIPS, ``distance_colour_structure`` for the weight-free stand-in. The experiment says which way each metric
+improves (tags ``metric_direction.<metric>``, and its description).
 """
 
 from __future__ import annotations
@@ -30,7 +35,15 @@ from evaluation.baselines import DEFAULT_DT_S
 from evaluation.methods import Method
 from evaluation.metrics.distance import mean_distances, step_masks
 from evaluation.metrics.fid import FID_WEIGHTS_URL, load_fid_or_reason
-from evaluation.metrics.score import LOWER_IS_BETTER, METRICS, aggregate, json_ready, score_sequence
+from evaluation.metrics.score import (
+    LOWER_IS_BETTER,
+    METRICS,
+    aggregate,
+    json_ready,
+    public_name,
+    public_names,
+    score_sequence,
+)
 from evaluation.reconstruct import Models, ReconstructConfig, Reconstruction, reconstruct
 from evaluation.sequences import DEFAULT_LONG_SIDE, Sequence, load_ground_truth
 from training.data.difference import DistanceBackend, is_true_lpips
@@ -41,14 +54,20 @@ from training.plots import curves_png, histogram_png
 from training.tracking import TrackedRun, Tracker
 
 EXPERIMENT = "inverse-painting/benchmark"
-CURVE_METRICS = ("lpips", "iou", "ddc", "dts")  # the four the targets compare (FID needs weights)
-LABELS = {
-    "lpips": "LPIPS",
-    "iou": "IoU",
-    "ddc": "DDC",
-    "dts": "DTS (min)",
-    "fid": "FID",
-}  # the four the targets compare (FID needs weights)
+CURVE_METRICS = ("distance", "iou", "ddc", "dts")  # the four the targets compare (FID needs weights)
+LABELS = {"iou": "IoU", "ddc": "DDC", "dts": "DTS (min)", "fid": "FID"}  # the distance: distance_label()
+EXPERIMENT_DESCRIPTION = (
+    "The benchmark (docs/ARCHITECTURE.md §5): per ground-truth group a parent run `benchmark` / `benchmark:<group>` "
+    "with the comparison table, and a child run per method; select a parent's child runs and Compare.\n\n"
+    "Metrics, better direction (tags `metric_direction.<metric>`):\n"
+    "- `lpips` (the paper's LPIPS) or `distance_<backend>` (the weight-free stand-in, e.g. "
+    "`distance_colour_structure`; never called LPIPS): mean perceptual distance to the real frames, lower is better\n"
+    "- `iou`: overlap of the painted regions with the real ones, higher is better\n"
+    "- `ddc`: distance-curve difference, lower is better\n"
+    "- `dts`: duration difference in minutes, lower is better\n"
+    "- `fid`: FID of the frames (only with the Inception weights), lower is better\n\n"
+    "Parent runs hold the same numbers as `<method>.<metric>`, same directions."
+)
 Progress = Callable[[str], None]
 ReconstructFn = Callable[..., Reconstruction]
 
@@ -165,9 +184,15 @@ class BenchmarkResult:
     parent_run_id: str | None = None
     child_run_ids: dict[str, str] = field(default_factory=dict)
     seconds: float = 0.0
+    distance_backend: str = ""  # the distance's backend: its metric's user-facing name, public_name()
+
+    def public_name(self, metric: str) -> str:
+        """The name users read ``metric`` under (``distance`` -> ``lpips`` or ``distance_<backend>``)."""
+        return public_name(metric, self.distance_backend)
 
     def wins_over_baselines(self, method: str = "ours", metrics: Seq[str] = CURVE_METRICS) -> dict[str, bool]:
-        """Per metric: does ``method`` beat every baseline (strictly, in the metric's direction)?"""
+        """Per metric (code names: ``distance``, ``iou`` …): does ``method`` beat every baseline (strictly, in the
+        metric's direction)?"""
         table = self.table.set_index("method")
         base = table[table["kind"] == "baseline"]
         if base.empty:
@@ -202,7 +227,7 @@ def head_to_head(table: pd.DataFrame, method: str = "ours", metrics: Seq[str] = 
 
 def head_to_head_markdown(table: pd.DataFrame, distance: DistanceBackend, method: str = "ours") -> str:
     """One line per other method: where ``method`` is better, of the four metrics the targets compare."""
-    labels = {**LABELS, "lpips": distance_label(distance)}
+    labels = {**LABELS, "distance": distance_label(distance)}
     lines = []
     for other, better in head_to_head(table, method).items():
         named = ", ".join(labels[m] for m in better) or "none"
@@ -225,7 +250,7 @@ def distance_label(distance: DistanceBackend) -> str:
 def comparison_markdown(table: pd.DataFrame, distance: DistanceBackend, fid_note: str) -> str:
     """Methods as rows, metrics as columns (arrow = better direction, best in bold), backends in a footer."""
     cols = list(METRICS)
-    labels = {**LABELS, "lpips": distance_label(distance)}
+    labels = {**LABELS, "distance": distance_label(distance)}
     header = ["method", "Δt (s)", *[f"{labels[m]} {'↓' if LOWER_IS_BETTER[m] else '↑'}" for m in cols]]
     best = {}
     for m in cols:
@@ -250,8 +275,8 @@ def comparison_markdown(table: pd.DataFrame, distance: DistanceBackend, fid_note
 
 
 # ------------------------------------------------------------------------------------------ the run
-def _log_metrics(run: TrackedRun, summary: dict[str, Any]) -> None:
-    numbers = {m: summary[m] for m in METRICS if summary.get(m) is not None}
+def _log_metrics(run: TrackedRun, summary: dict[str, Any], backend: str) -> None:
+    numbers = {public_name(m, backend): summary[m] for m in METRICS if summary.get(m) is not None}
     numbers.update(paintings=summary["paintings"], seconds=summary["seconds"])
     run.log_metrics(numbers)
     if summary.get("fid") is None:
@@ -309,6 +334,9 @@ def run_benchmark(
     }
     if models is not None:
         common.update({f"model.{k}": v for k, v in models.versions.items()})
+    if tracker is not None:
+        directions = {public_name(m, distance.name): LOWER_IS_BETTER[m] for m in METRICS}
+        tracker.describe_experiment(experiment, EXPERIMENT_DESCRIPTION, directions)
     parent = tracker.start_run(experiment, run_name, tags) if tracker is not None else None
     children: dict[str, str] = {}
     rows: list[dict[str, Any]] = []
@@ -337,8 +365,8 @@ def run_benchmark(
             ["method", "kind", "dt_s", "ablate", *METRICS, "paintings", "n_generated", "seconds", "fid_reason"]
         ]
         csv_path = out / "comparison.csv"
-        with atomic_path(csv_path) as tmp:
-            table.to_csv(tmp, index=False)
+        with atomic_path(csv_path) as tmp:  # columns as users read them: the distance by its backend
+            table.rename(columns={"distance": public_name("distance", distance.name)}).to_csv(tmp, index=False)
         markdown = comparison_markdown(table, distance, fid_note)
         if "ours" in set(table["method"]) and len(table) > 1:
             markdown += "\n" + head_to_head_markdown(table, distance) + "\n"
@@ -349,8 +377,16 @@ def run_benchmark(
         if parent is not None:
             parent.log_artifact(csv_path)
             parent.log_artifact(md_path)
-            parent.log_metrics({f"{r['method']}.{m}": r[m] for r in rows for m in METRICS if r.get(m) is not None})
+            parent.log_metrics(
+                {
+                    f"{r['method']}.{public_name(m, distance.name)}": r[m]
+                    for r in rows
+                    for m in METRICS
+                    if r.get(m) is not None
+                }
+            )
             parent.set_tags({"child_runs": len(children), "benchmark": "parent"})
+            parent.set_description(markdown)
     except BaseException:
         if parent is not None:
             parent.end("FAILED")
@@ -367,6 +403,7 @@ def run_benchmark(
         parent.run_id if parent is not None else None,
         children,
         time.perf_counter() - started,
+        distance.name,
     )
 
 
@@ -437,7 +474,7 @@ def _run_method(
                 )
             )
         say(f"{method.name} / {gt.name}: {len(seq.frames) - 1} steps, {row['seconds']:.1f} s, "
-            f"{distance_label(distance)} {row['lpips']:.3f} IoU {row['iou']:.3f} DDC {row['ddc']:.2f} "
+            f"{distance_label(distance)} {row['distance']:.3f} IoU {row['iou']:.3f} DDC {row['ddc']:.2f} "
             f"DTS {row['dts']:.2f}")  # fmt: skip
     slopes = {"real": np.concatenate(slopes_real), method.name: np.concatenate(slopes_gen)}
     artifacts.append(
@@ -453,7 +490,8 @@ def _run_method(
         )
     )
     with atomic_path(folder / "scores.csv") as tmp:
-        pd.DataFrame([r for r in per_painting if r["method"] == method.name]).to_csv(tmp, index=False)
+        rows = [public_names(r, distance.name) for r in per_painting if r["method"] == method.name]
+        pd.DataFrame(rows).to_csv(tmp, index=False)
     artifacts.append((folder / "scores.csv", ""))
     summary = aggregate(scores)
     summary.update(
@@ -479,7 +517,7 @@ def _track_method(
     child_tags = {**(tags or {}), "mlflow.parentRunId": parent.run_id, "method": method.name, "kind": method.kind}
     with tracker.start_run(experiment, method.name, child_tags) as child:
         child.log_params({**params, **method.params()})
-        _log_metrics(child, summary)
+        _log_metrics(child, summary, str(summary["distance_backend"]))
         for path, artifact_dir in summary["artifacts"]:
             child.log_artifact(path, artifact_dir or None)
         return child.run_id

@@ -133,29 +133,24 @@ def _print_report(report, roots: tuple[Path, Path] | None = None) -> int:
         runs = ", ".join(f"{label}: {run_id}" for label, run_id in failed_runs.items())
         print(f"Full logs and stack traces of the failed runs (Dagster UI > Runs, or rerun with --verbose): {runs}")
         if roots is not None:
-            from pipelines.instance import REPO_ROOT
+            from pipelines.instance import dagster_dev_command
 
-            data_root, home = (path.resolve() for path in roots)
-            print(
-                f"  UI: cd {REPO_ROOT} && DAGSTER_HOME={home} INVERSE_PAINTING_DATA_ROOT={data_root} "
-                f"{_bin('dagster')} dev"
-            )
+            data_root, home = roots
+            print(f"  UI: {dagster_dev_command(home, data_root)}")
     return 1 if report.failures else 0
-
-
-def _bin(name: str) -> Path:
-    return Path(sys.executable).parent / name
 
 
 def cmd_curate(args: argparse.Namespace) -> int:
     from pipelines.curate import curate, expand_inputs
     from pipelines.demo import chain_config
+    from pipelines.settings import chain_settings
 
     data_root, home = _roots(args)
     for folder, count in expand_inputs(args.files).folders.items():
         if count:  # an empty folder is reported with the failures
             print(f"{folder}: a folder; curating the {count} video file(s) directly inside it")
     run_config = chain_config(args.sample_every, args.keyframes_per_video)
+    print(chain_settings(data_root, run_config).note())  # the options are saved as the data root's settings
     report = curate(args.files, data_root, home, run_config=run_config, verbose=args.verbose)
     return _print_report(report, (data_root, home))
 

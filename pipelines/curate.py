@@ -14,6 +14,7 @@ from pipelines.instance import prepare_environment
 from pipelines.partition_lock import partition_held_by_command
 from pipelines.resources import StorageResource
 from pipelines.runner import ChainReport, register_videos, run_per_video_chain
+from pipelines.settings import apply_chain_settings, chain_settings, for_assets
 from training.data.catalog import VIDEO_EXTENSIONS, scan_videos, video_id_for
 from training.data.official import OfficialSequence, read_official_layout
 from training.data.storage import atomic_dir
@@ -122,8 +123,13 @@ def keyframes_origin(instance: dg.DagsterInstance, video_id: str) -> str | None:
 def curate(
     files: list[Path], data_root: Path, dagster_home: Path, run_config: dict | None = None, verbose: bool = False
 ) -> ChainReport:
-    """Link the video files (folders: the videos inside) into the data root and run their per-video chain."""
+    """Link the video files (folders: the videos inside) into the data root and run their per-video chain.
+
+    ``run_config``: the command's options, on top of the data root's settings and saved as them (see
+    pipelines/settings.py); None: the data root's settings as they are.
+    """
     prepare_environment(dagster_home, data_root)
+    run_config = apply_chain_settings(data_root, run_config, written_by="curate").run_config
     defs = build_definitions(str(data_root.resolve()))
     storage: StorageResource = defs.resources["storage"]
     instance = dg.DagsterInstance.get()
@@ -197,6 +203,7 @@ def import_official(folder: Path, data_root: Path, dagster_home: Path, verbose: 
         defs,
         instance,
         [seq.name for seq in sequences],
+        run_config=for_assets(chain_settings(storage.root).run_config, AFTER_KEYFRAMES),
         assets=AFTER_KEYFRAMES,
         tags={"inverse-painting/launched-by": "import-official"},
         verbose=verbose,

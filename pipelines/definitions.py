@@ -11,21 +11,27 @@ from assets.evaluation import benchmark, reconstructions
 from assets.ingest import canvas_frames, canvas_geometry, sampled_frames, source_video
 from assets.labels import auto_labels, instruction_labels, label_corrections
 from assets.training import mask_generator, renderer, text_generator
-from pipelines.jobs import evaluate_models_job, process_videos_job, train_models_job
+from pipelines.jobs import PROCESS_VIDEOS, evaluate_models_job, process_videos_job_for, train_models_job
 from pipelines.resources import MLflowResource, ModelsResource, StorageResource, default_data_root
 from pipelines.schedules import retrain_schedule
 from pipelines.sensors import new_videos_sensor, stale_runs_sensor
+from pipelines.settings import config_classes, load_settings, settings_path, validate_settings
 
 
 def build_definitions(data_root: str | None = None) -> dg.Definitions:
-    """Definitions on a data root (default: $INVERSE_PAINTING_DATA_ROOT or ./data)."""
+    """Definitions on a data root (default: $INVERSE_PAINTING_DATA_ROOT or ./data).
+
+    The data root's settings (``settings/process_videos.yaml``, pipelines/settings.py) are process_videos'
+    default run config; a malformed file stops the code location with an error naming the file and the fix.
+    """
     storage = StorageResource(data_root=data_root or default_data_root())
+    settings = load_settings(storage.root)
     mlflow = MLflowResource(
         storage=storage,
         tracking_uri=os.environ.get("MLFLOW_TRACKING_URI"),
         ui_url=os.environ.get("INVERSE_PAINTING_MLFLOW_UI", "http://127.0.0.1:5000"),
     )
-    return dg.Definitions(
+    defs = dg.Definitions(
         assets=[
             source_video,
             sampled_frames,
@@ -44,11 +50,18 @@ def build_definitions(data_root: str | None = None) -> dg.Definitions:
             reconstructions,
             benchmark,
         ],
-        jobs=[process_videos_job, train_models_job, evaluate_models_job],
+        jobs=[process_videos_job_for(settings), train_models_job, evaluate_models_job],
         schedules=[retrain_schedule],
         sensors=[new_videos_sensor, stale_runs_sensor],
         resources={"storage": storage, "mlflow": mlflow, "models": ModelsResource()},
+        # One process per run, every step in it: the default executor's process per step re-imports the code
+        # location (~12 s each) for steps of seconds, and training holds the whole machine anyway.
+        executor=dg.in_process_executor,
     )
+    if settings:
+        job = defs.resolve_job_def(PROCESS_VIDEOS)
+        validate_settings(job, settings, settings_path(storage.root), config_classes(defs.assets or []))
+    return defs
 
 
 defs = build_definitions()

@@ -14,10 +14,11 @@ from evaluation.groups import group_dir
 from evaluation.studio import StudioConfig, generate_studio
 from evaluation.studio.video import studio_video_ids
 from pipelines.definitions import build_definitions
-from pipelines.instance import REPO_ROOT, prepare_environment
+from pipelines.instance import dagster_dev_command, prepare_environment
 from pipelines.jobs import TRAINING_MODELS, evaluate_models_job, train_models_job
 from pipelines.resources import MLflowResource, StorageResource
 from pipelines.runner import ChainReport, register_videos, run_job, run_per_video_chain
+from pipelines.settings import apply_chain_settings
 from training.data.catalog import scan_videos
 
 # The demo's videos compress a whole painting into about a minute (real footage: ~9 minutes), so
@@ -152,17 +153,18 @@ class DemoSummary:
     failures: dict[str, str] = field(default_factory=dict)
     comparison: str = ""  # the benchmark's Markdown table
     profile: str = "demo"
+    settings: str = ""  # where the per-video settings were saved (ChainSettings.note)
 
     def commands(self) -> list[str]:
         bindir = Path(sys.executable).parent
         return [
-            f"cd {REPO_ROOT} && DAGSTER_HOME={self.dagster_home} INVERSE_PAINTING_DATA_ROOT={self.data_root} "
-            f"{bindir / 'dagster'} dev",
+            dagster_dev_command(self.dagster_home, self.data_root),
             f"{bindir / 'mlflow'} ui --backend-store-uri {self.tracking_uri}",
         ]
 
     def render(self) -> str:
-        lines = [f"Data root: {self.data_root}", f"Dagster instance: {self.dagster_home}", ""]
+        lines = [f"Data root: {self.data_root}", f"Dagster instance: {self.dagster_home}"]
+        lines += [self.settings, ""] if self.settings else [""]
         if self.generated:
             lines.append(f"Synthetic studio: generated {len(self.generated)} videos into {self.data_root / 'videos'}")
         for asset, produced in self.outputs.items():
@@ -214,10 +216,16 @@ def run_demo(
     videos of ``seed``) sets the videos, the held-out set and the training budgets."""
     profile = profile or replace(PROFILES["demo"], videos=count, seed=seed)
     prepare_environment(dagster_home, data_root)
+    # The demo's settings become the data root's (before the definitions read them): the UI's process_videos
+    # and the sensor then process a video as the demo did.
+    by = "demo" if profile.name == "demo" else f"demo --profile {profile.name}"
+    chain = chain_config(DEMO_SAMPLE_EVERY_S, profile.keyframes_per_video, profile.min_interval_s)
+    settings = apply_chain_settings(data_root, chain, written_by=by)
     defs = build_definitions(str(data_root.resolve()))
     storage: StorageResource = defs.resources["storage"]
     mlflow: MLflowResource = defs.resources["mlflow"]
     summary = DemoSummary(storage.root, dagster_home.resolve(), mlflow.resolved_tracking_uri(), profile=profile.name)
+    summary.settings = settings.note()
     studio = config or StudioConfig()
     if profile.strokes_per_s is not None:
         studio = replace(studio, strokes_per_s=profile.strokes_per_s)
@@ -234,7 +242,7 @@ def run_demo(
         defs,
         instance,
         list(catalog.videos),
-        run_config=chain_config(DEMO_SAMPLE_EVERY_S, profile.keyframes_per_video, profile.min_interval_s),
+        run_config=settings.run_config,
         tags={"inverse-painting/launched-by": "demo"},
     )
     summary.outputs, summary.failures = report.outputs, report.failures

@@ -2,9 +2,10 @@
 
 import dagster as dg
 
+from assets.dataset import usable_videos
 from pipelines.jobs import TRAINING_MODELS, train_models_job
 from pipelines.resources import StorageResource
-from training.dataset import build_manifest, dataset_version, labelled_videos
+from training.dataset import build_manifest, dataset_version
 
 
 def trained_versions(instance: dg.DagsterInstance) -> dict[str, str | None]:
@@ -25,9 +26,10 @@ def trained_versions(instance: dg.DagsterInstance) -> dict[str, str | None]:
     "any model was last trained on.",
 )
 def retrain_schedule(context: dg.ScheduleEvaluationContext, storage: StorageResource):
-    videos = labelled_videos(storage.root)
+    # The videos training_dataset would use (not those whose latest per-video check failed): the same version.
+    videos, _ = usable_videos(context.instance, storage.root)
     if not videos:
-        return dg.SkipReason(f"no labelled videos under {storage.root}; nothing to train on")
+        return dg.SkipReason(f"no labelled video under {storage.root} passes its checks; nothing to train on")
     try:
         version = dataset_version(build_manifest(storage.root, videos).table)
     except ValueError as exc:  # e.g. no labelled pair yet: training would fail the same way

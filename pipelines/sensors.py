@@ -3,18 +3,20 @@ are marked failed so that the run queue moves."""
 
 import dagster as dg
 
-from pipelines.jobs import process_videos_job
+from pipelines.jobs import PROCESS_VIDEOS
 from pipelines.partitions import videos_partitions
 from pipelines.resources import StorageResource
+from pipelines.settings import load_settings
 from pipelines.stale_runs import fail_stale_runs
 from training.data.catalog import new_video_ids, scan_videos
 
 
 @dg.sensor(
-    job=process_videos_job,
+    job_name=PROCESS_VIDEOS,
     minimum_interval_seconds=30,
     default_status=dg.DefaultSensorStatus.RUNNING,
-    description="Registers each new file in <data root>/videos as a `videos` partition and requests its processing.",
+    description="Registers each new file in `<data root>/videos` as a `videos` partition and requests its "
+    "processing with the data root's settings (`<data root>/settings/process_videos.yaml`, read at every tick).",
 )
 def new_videos_sensor(context: dg.SensorEvaluationContext, storage: StorageResource) -> dg.SensorResult | dg.SkipReason:
     catalog = scan_videos(storage.videos_dir)
@@ -24,11 +26,13 @@ def new_videos_sensor(context: dg.SensorEvaluationContext, storage: StorageResou
     new = new_video_ids(catalog, known)
     if not new:
         return dg.SkipReason(f"no new videos in {storage.videos_dir} ({len(catalog.videos)} known)")
+    # Read at every tick (not when the code location loaded): a settings file written since is used.
+    settings = load_settings(storage.root)
     context.log.info(f"registering {len(new)} new videos: {', '.join(new[:10])}{' ...' if len(new) > 10 else ''}")
     return dg.SensorResult(
         dynamic_partitions_requests=[videos_partitions.build_add_request(new)],
         # run_key: a partition deleted and re-added by hand is processed again only on request.
-        run_requests=[dg.RunRequest(partition_key=key, run_key=key) for key in new],
+        run_requests=[dg.RunRequest(partition_key=key, run_key=key, run_config=settings) for key in new],
     )
 
 

@@ -1,5 +1,9 @@
 """Shared fixtures: tiny videos written with PyAV, an isolated Dagster instance and data root."""
 
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
 from pathlib import Path
 
 import av
@@ -39,3 +43,32 @@ def data_root(tmp_path: Path) -> Path:
 def instance(tmp_path: Path):
     with dg.instance_for_test() as inst:
         yield inst
+
+
+@dataclass
+class SmallDemo:
+    data_root: Path
+    dagster_home: Path
+    args: list[str]  # the demo's --data-root/--dagster-home and reduced-mode options
+    env: dict[str, str]
+    done: subprocess.CompletedProcess
+
+
+@pytest.fixture(scope="session")
+def small_demo(tmp_path_factory) -> SmallDemo:
+    """`inverse-painting demo` in a reduced mode (2 videos of 20 s, 320x240, models trained 2 steps), run once.
+
+    20 s videos are the shortest for which keyframe filtering is meaningful (its persistence window is 5
+    sampled frames on each side). Shared by tests/test_demo.py (what the demo made) and the browser tests
+    (the UIs on it), which run after it and only add runs.
+    """
+    work = tmp_path_factory.mktemp("small_demo")
+    data_root, home = work / "data", work / "dagster_home"
+    args = ["--data-root", str(data_root), "--dagster-home", str(home), "--count", "2", "--duration", "20"]
+    args += ["--size", "320x240", "--fps", "10", "--train-steps", "2"]
+    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "INVERSE_PAINTING_DATA_ROOT")}
+    done = subprocess.run(
+        [sys.executable, "-m", "pipelines.cli", "demo", *args], env=env, capture_output=True, text=True, timeout=900
+    )
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    return SmallDemo(data_root.resolve(), home.resolve(), args, env, done)

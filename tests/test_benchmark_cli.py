@@ -13,7 +13,7 @@ from evaluation.baselines import BASELINES
 from evaluation.cli import add_benchmark_parser
 from training.data.images import write_image
 
-KEYS = {"lpips", "iou", "ddc", "dts", "fid", "distance_backend", "fid_backend", "fid_reason"}
+KEYS = {"distance_colour_structure", "iou", "ddc", "dts", "fid", "distance_backend", "fid_backend", "fid_reason"}
 
 
 def frames() -> list[np.ndarray]:
@@ -55,7 +55,8 @@ def test_identical_sequence_scores_perfectly_as_json(gt_dir, tmp_path, capsys):
     assert code == 0
     result = json.loads(out)
     assert set(result) >= KEYS
-    assert (result["lpips"], result["iou"], result["ddc"], result["dts"]) == (0.0, 1.0, 0.0, 0.0)
+    assert (result["distance_colour_structure"], result["iou"], result["ddc"], result["dts"]) == (0.0, 1.0, 0.0, 0.0)
+    assert "lpips" not in result and "distance" not in result  # the number goes by its backend, never as LPIPS
     assert result["distance_backend"] == "colour-structure-v1"
     assert result["fid"] is None and "disabled" in result["fid_reason"]
     code, out, _ = run(["--gt", str(gt_dir), "--frames", str(gen), "--dt", "30", "--json", *COMMON], capsys)
@@ -70,7 +71,7 @@ def test_baselines_table_and_json(gt_dir, capsys):
     assert [m["method"] for m in result["methods"]] == list(BASELINES)
     for m in result["methods"]:
         assert set(m) >= KEYS and m["n_generated"] == 3 and m["dts"] == 0.0
-        assert 0 <= m["iou"] <= 1 and m["lpips"] >= 0
+        assert 0 <= m["iou"] <= 1 and m["distance_colour_structure"] >= 0 and "lpips" not in m
     code, out, _ = run(["--gt", str(gt_dir), "--baselines", "--duration", "100", *COMMON], capsys)
     assert code == 0 and "segment-reveal" in out and "colour-structure-v1" in out and "FID: unavailable" in out
     assert "baselines: K = 5 steps = 100 s / Δt 20 s" in out

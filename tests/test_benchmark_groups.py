@@ -2,7 +2,9 @@
 
 import json
 from pathlib import Path
+from urllib.parse import quote, unquote
 
+import dagster as dg
 import numpy as np
 import pandas as pd
 import pytest
@@ -72,6 +74,7 @@ def data_root(tmp_path: Path) -> Path:
 
 def test_extra_folders_are_painted_and_scored_as_their_own_groups(data_root, tmp_path, instance, monkeypatch):
     monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+    monkeypatch.delenv("INVERSE_PAINTING_MLFLOW_UI", raising=False)  # links go to mlflow ui's default address
     monkeypatch.setattr(
         "assets.evaluation.load_registered_models",
         lambda uri: Models(_Renderer(), _Masks(), _Text(), versions={"renderer_version": "1"}),
@@ -111,7 +114,8 @@ def test_extra_folders_are_painted_and_scored_as_their_own_groups(data_root, tmp
     assert (bench / "official-v1" / "fade" / "official-v1.mp4").is_file()
     summary = json.loads((bench / "summary.json").read_text())["groups"]
     assert list(summary) == ["val", "example", "official-v1"] and summary["example"]["ground_truth"] == str(example)
-    assert all(set(s["wins_over_every_baseline"]) == {"lpips", "iou", "ddc", "dts"} for s in summary.values())
+    wins = {"distance_colour_structure", "iou", "ddc", "dts"}  # the distance by its backend, not "lpips"
+    assert all(set(s["wins_over_every_baseline"]) == wins for s in summary.values())
     metadata = result.asset_materializations_for_node("benchmark")[0].metadata
     tables = metadata["comparison"].value
     assert tables.count("| ours |") == 3 and "### val: validation split (v1)" in tables
@@ -120,6 +124,8 @@ def test_extra_folders_are_painted_and_scored_as_their_own_groups(data_root, tmp
     assert "official-v1: " in metadata["ours_beats_every_baseline_on"].value
     checks = result.get_asset_check_evaluations()
     assert [(c.check_name, c.passed) for c in checks] == [("metrics_finite", True)]
+    assert checks[0].description.startswith("D (colour-structure-v1), IoU")  # not "LPIPS"
+    assert metadata["distance_metric"].value == "distance_colour_structure"
 
     client = MlflowClient(tracking_uri=f"sqlite:///{data_root / 'mlflow.db'}")
     experiment = client.get_experiment_by_name("inverse-painting/benchmark")
@@ -137,6 +143,16 @@ def test_extra_folders_are_painted_and_scored_as_their_own_groups(data_root, tmp
     )
     assert sorted(r.data.tags["method"] for r in children) == ["fade", "ours"]
     assert all(r.data.tags["group"] == "example" for r in children)
+    # the asset links to MLflow's compare view of each group's child runs and to its parent run
+    compare = metadata["mlflow_compare_example"]
+    assert isinstance(compare, dg.UrlMetadataValue) and compare.value.startswith(
+        "http://127.0.0.1:5000/#/compare-runs?"
+    )
+    assert all(r.info.run_id in unquote(compare.value) for r in children)
+    assert f"experiments={quote(json.dumps([experiment.experiment_id]))}" in compare.value
+    parent_link = metadata["mlflow_parent_run"].value
+    assert parent_link.endswith(f"#/experiments/{experiment.experiment_id}/runs/{by_group['val'].info.run_id}")
+    assert isinstance(metadata["mlflow_compare"], dg.UrlMetadataValue)
 
 
 def test_a_bad_extra_folder_fails_before_painting_with_the_folder_and_the_fix(tmp_path: Path):

@@ -1,5 +1,6 @@
 """Benchmark runner: methods grid, ablation switches (what the models see), table, files and MLflow runs."""
 
+import shutil
 from dataclasses import replace
 from pathlib import Path
 
@@ -241,17 +242,21 @@ def test_run_benchmark_table_files_and_mlflow_parent_child_runs(tmp_path: Path):
     )
     table = result.table
     assert list(table["method"]) == ["ours", "ours-MG", "fade", "strokes"]
-    assert {"lpips", "iou", "ddc", "dts", "fid"} <= set(table.columns)
+    assert {"distance", "iou", "ddc", "dts", "fid"} <= set(table.columns)
     assert table["fid"].isna().all() and (table["paintings"] == 2).all()
     ours = table.set_index("method").loc["ours"]
-    assert ours["lpips"] == pytest.approx(0.0, abs=1e-6) and ours["iou"] == pytest.approx(1.0)
+    assert ours["distance"] == pytest.approx(0.0, abs=1e-6) and ours["iou"] == pytest.approx(1.0)
     # the baselines paint 3 steps (60 s) for 80 s paintings: no longer handed DTS = 0
-    assert result.wins_over_baselines("ours") == {"lpips": True, "iou": True, "ddc": True, "dts": True}
+    assert result.wins_over_baselines("ours") == {"distance": True, "iou": True, "ddc": True, "dts": True}
     assert table.set_index("method").loc[["fade", "strokes"], "dts"].tolist() == pytest.approx([20 / 60] * 2)
     assert len(result.per_painting) == 8 and len(messages) == 8
 
     csv = pd.read_csv(result.csv_path)
     assert list(csv["method"]) == list(table["method"])
+    # what users read names the distance by its backend: a colour-structure distance is never "lpips"
+    assert "distance_colour_structure" in csv.columns and "lpips" not in csv.columns
+    per_painting = pd.read_csv(tmp_path / "bench" / "fade" / "scores.csv")
+    assert "distance_colour_structure" in per_painting.columns and "lpips" not in per_painting.columns
     md = result.markdown_path.read_text()
     # the distance column goes by its backend's name: a colour-structure distance is not reported as LPIPS
     assert "D (colour-structure-v1) ↓" in md and "LPIPS" not in md and "IoU ↑" in md and "n/a" in md
@@ -266,6 +271,14 @@ def test_run_benchmark_table_files_and_mlflow_parent_child_runs(tmp_path: Path):
     assert parent.data.params["baseline_steps"] == "3" and parent.data.params["budget_source"] == budget.source
     assert parent.data.params["budget_mean_duration_s"] == "60.0" and "step_margin" not in parent.data.params
     assert {a.path for a in client.list_artifacts(parent.info.run_id)} >= {"comparison.csv", "comparison.md"}
+    assert "ours.distance_colour_structure" in parent.data.metrics
+    assert not any("lpips" in m for m in parent.data.metrics)
+    assert "| ours |" in parent.data.tags["mlflow.note.content"]  # the table is the parent run's description
+    experiment = client.get_experiment(parent.info.experiment_id).tags
+    assert experiment["mlflow.experimentKind"] == "custom_model_development"  # not MLflow's GenAI screen
+    assert experiment["metric_direction.distance_colour_structure"] == "lower"
+    assert experiment["metric_direction.iou"] == "higher" and experiment["metric_direction.dts"] == "lower"
+    assert "metric_direction.lpips" not in experiment and "higher is better" in experiment["mlflow.note.content"]
     assert set(result.child_run_ids) == {"ours", "ours-MG", "fade", "strokes"}
     for name, run_id in result.child_run_ids.items():
         child = client.get_run(run_id)
@@ -275,7 +288,9 @@ def test_run_benchmark_table_files_and_mlflow_parent_child_runs(tmp_path: Path):
         assert child.data.params["budget_max_duration_s"] == "100.0"
         step_param = ("max_updates", "8") if name.startswith("ours") else ("baseline_steps", "3")
         assert child.data.params[step_param[0]] == step_param[1]
-        assert {"lpips", "iou", "ddc", "dts"} <= set(child.data.metrics) and "fid" not in child.data.metrics
+        assert {"distance_colour_structure", "iou", "ddc", "dts"} <= set(child.data.metrics)
+        assert "lpips" not in child.data.metrics and "fid" not in child.data.metrics
+        assert child.data.params["distance_backend"] == "colour-structure-v1"
         assert "Inception" in child.data.tags["fid_unavailable_reason"]
         top = {a.path for a in client.list_artifacts(run_id)}
         assert {"videos", "plots"} <= top
@@ -291,7 +306,7 @@ def test_run_benchmark_table_files_and_mlflow_parent_child_runs(tmp_path: Path):
             folder.mkdir()
             (folder / "k.txt").write_text(str(k))
             with tracker.start_run("inverse-painting/training", name) as run:
-                run.register_model(name, folder)
+                run.register_model(name, run.log_model(name, lambda dest, spec, f=folder: shutil.copytree(f, dest)))
     dirs, versions = registered_model_dirs(uri, {"mask_generator": "1"})
     assert versions == {"renderer_version": "2", "mask_generator_version": "1", "text_generator_version": "2"}
     assert [(dirs[k] / "k.txt").read_text() for k in ("renderer", "mask_generator", "text_generator")] == [
@@ -354,11 +369,15 @@ def test_write_frames_replaces_the_folder_of_an_older_run(tmp_path: Path):
 
 
 def test_only_the_pretrained_lpips_backend_is_reported_as_lpips():
+    from evaluation.metrics.score import distance_metric_name
     from training.data.difference import is_true_lpips
 
     assert is_true_lpips("lpips-alex-v0.1")
     assert not is_true_lpips("lpips-alex-v0.1-random-backbone")
     assert not is_true_lpips("colour-structure-v1")
+    assert distance_metric_name("lpips-alex-v0.1") == "lpips"
+    assert distance_metric_name("colour-structure-v1") == "distance_colour_structure"
+    assert distance_metric_name("lpips-alex-v0.1-random-backbone") == "distance_lpips_alex_random_backbone"
 
 
 def test_head_to_head_counts_strict_wins_in_each_metrics_direction():
@@ -366,11 +385,11 @@ def test_head_to_head_counts_strict_wins_in_each_metrics_direction():
 
     table = pd.DataFrame(
         [
-            {"method": "ours", "lpips": 0.3, "iou": 0.5, "ddc": 0.1, "dts": 0.2},
-            {"method": "fade", "lpips": 0.6, "iou": 0.7, "ddc": 0.1, "dts": 0.02},  # a tie on DDC is no win
-            {"method": "ours-TE", "lpips": 0.4, "iou": 0.4, "ddc": 0.3, "dts": float("nan")},
+            {"method": "ours", "distance": 0.3, "iou": 0.5, "ddc": 0.1, "dts": 0.2},
+            {"method": "fade", "distance": 0.6, "iou": 0.7, "ddc": 0.1, "dts": 0.02},  # a tie on DDC is no win
+            {"method": "ours-TE", "distance": 0.4, "iou": 0.4, "ddc": 0.3, "dts": float("nan")},
         ]
     )
-    assert head_to_head(table) == {"fade": ["lpips"], "ours-TE": ["lpips", "iou", "ddc"]}
+    assert head_to_head(table) == {"fade": ["distance"], "ours-TE": ["distance", "iou", "ddc"]}
     text = head_to_head_markdown(table, make_backend("colour-structure"))
     assert "- ours vs fade: better on 1 of 4 (D (colour-structure-v1))" in text.splitlines()

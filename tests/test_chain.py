@@ -269,3 +269,32 @@ def test_training_dataset_is_split_by_painting_versioned_and_carries_the_convers
     composed = cv2.imread(str(Path(latest["conversations"]).parent / records[0]["image"]))
     canvas = cv2.imread(manifest["target_path"].iloc[0])
     assert composed.shape[1] == 2 * canvas.shape[1]
+
+
+def test_a_failed_blocking_check_stops_the_video_and_keeps_it_out_of_the_dataset(curated):
+    """Issue 19 item 2: keyframes re-made too few (enough_keyframes fails) must not leave a green run and a
+    training dataset built from the pairs of the keyframes that are gone."""
+    root, home = curated["root"], curated["home"]
+    defs = build_definitions(str(root))
+    dataset = defs.resolve_implicit_global_asset_job_def()
+    with dg.DagsterInstance.from_config(str(home)) as instance:
+        too_few = chain_config(keyframes_per_video=2)
+        report = run_per_video_chain(defs, instance, ["studio-150"], too_few, assets=["keyframes", "frame_pairs"])
+        assert "studio-150/keyframes:enough_keyframes" in report.failed_checks
+        assert "enough_keyframes" in report.failures["studio-150/keyframes"]
+        assert instance.get_run_by_id(report.runs["studio-150"]).status == dg.DagsterRunStatus.FAILURE
+        assert "keyframes" in report.outputs and "frame_pairs" not in report.outputs  # written, then stopped
+        refused = dataset.execute_in_process(
+            instance=instance, asset_selection=[dg.AssetKey("training_dataset")], raise_on_error=False
+        )
+        assert not refused.success
+        error = refused.get_step_failure_events()[0].step_failure_data.error
+        assert "studio-150 (keyframes:enough_keyframes)" in str(error)
+
+        # processed again with the settings it was curated with: the check passes and the video is back
+        restored = run_per_video_chain(
+            defs, instance, ["studio-150"], run_config=chain_config(keyframes_per_video=8), assets=["keyframes"]
+        )
+        assert not restored.failures and not restored.failed_checks
+        again = dataset.execute_in_process(instance=instance, asset_selection=[dg.AssetKey("training_dataset")])
+        assert again.get_asset_check_evaluations()[0].passed

@@ -1,8 +1,5 @@
-"""The demo command end to end, in a reduced mode (2 short, small videos)."""
-# Reduced mode: 20 s videos are the shortest for which keyframe filtering is meaningful (its
-# persistence window is 5 sampled frames on each side).
+"""The demo command end to end, in a reduced mode (tests/conftest.py small_demo)."""
 
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -11,17 +8,12 @@ import dagster as dg
 import pandas as pd
 from mlflow import MlflowClient
 
+from evaluation.metrics.score import distance_metric_name
+from tests.conftest import SmallDemo
 
-def test_demo_runs_end_to_end_and_prints_how_to_browse(tmp_path: Path):
-    data_root, home = tmp_path / "data", tmp_path / "dagster_home"
-    args = ["--data-root", str(data_root), "--dagster-home", str(home), "--count", "2", "--duration", "20"]
-    args += ["--size", "320x240", "--fps", "10", "--train-steps", "2"]
-    env = {k: v for k, v in os.environ.items() if k not in ("DAGSTER_HOME", "INVERSE_PAINTING_DATA_ROOT")}
-    done = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "demo", *args], env=env, capture_output=True, text=True, timeout=600
-    )
-    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
 
+def test_demo_runs_end_to_end_and_prints_how_to_browse(small_demo: SmallDemo):
+    data_root, home, done = small_demo.data_root, small_demo.dagster_home, small_demo.done
     videos = sorted(p.name for p in (data_root / "videos").glob("*.mp4"))
     assert len(videos) == 2
     for asset in ("source_video", "canvas_frames", "keyframes", "difference_masks", "instruction_labels"):
@@ -47,7 +39,14 @@ def test_demo_runs_end_to_end_and_prints_how_to_browse(tmp_path: Path):
     runs = client.search_runs([client.get_experiment_by_name("inverse-painting/ingest").experiment_id])
     assert len(runs) == 2 and all(run.info.status == "FINISHED" for run in runs)
     for model in ("text-generator", "mask-generator", "renderer"):
-        assert client.search_model_versions(f"name = '{model}'"), model
+        versions = client.search_model_versions(f"name = '{model}'")
+        # registered from the run's logged MLflow model, described in the registry
+        assert versions and versions[0].source.startswith("models:/") and versions[0].description, model
+        assert client.get_registered_model(model).description, model
+    training = client.get_experiment_by_name("inverse-painting/training")
+    assert training.tags["mlflow.experimentKind"] == "custom_model_development"  # not the GenAI screen
+    for run in client.search_runs([training.experiment_id]):
+        assert "None" not in run.data.params.values() and run.outputs.model_outputs, run.data.params["model"]
 
     # The benchmark: a table printed, one MLflow parent run with a child run per method.
     assert "| method |" in done.stdout and "| ours |" in done.stdout
@@ -58,11 +57,16 @@ def test_demo_runs_end_to_end_and_prints_how_to_browse(tmp_path: Path):
     parents = [r for r in runs if "mlflow.parentRunId" not in r.data.tags]
     children = [r for r in runs if r.data.tags.get("mlflow.parentRunId") == parents[0].info.run_id]
     assert len(parents) == 1 and len(children) == len(table)
+    # the distance goes by its backend: "lpips" only when it is LPIPS
+    distance = distance_metric_name(parents[0].data.params["distance_backend"])
+    assert distance in table.columns and all(distance in child.data.metrics for child in children)
+    if distance != "lpips":
+        assert "lpips" not in table.columns and not any("lpips" in child.data.metrics for child in children)
 
     # `benchmark` without --gt repaints and scores the same data root through Dagster: a second parent run.
     again = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "benchmark", *args[:4], "--sampler-steps", "2"],
-        env=env,
+        [sys.executable, "-m", "pipelines.cli", "benchmark", *small_demo.args[:4], "--sampler-steps", "2"],
+        env=small_demo.env,
         capture_output=True,
         text=True,
         timeout=600,

@@ -8,7 +8,7 @@ import torch
 
 from evaluation.metrics import ddc as ddc_module
 from evaluation.metrics.ddc import ddc_metric, distance_curve, dtw_distance
-from evaluation.metrics.distance import lpips_metric, matching_step
+from evaluation.metrics.distance import distance_metric, matching_step
 from evaluation.metrics.dts import dts_metric
 from evaluation.metrics.fid import (
     FidInception,
@@ -63,7 +63,7 @@ def test_identical_sequences_score_perfectly():
     gen = sequence_from_frames("same", gt.frames[1:], 20.0, SIZE)
     backend = ColourStructureDistance()
     scores = score_sequence(gt, gen, backend, 20.0)
-    assert scores["lpips"] == 0.0
+    assert scores["distance"] == 0.0
     assert scores["iou"] == 1.0
     assert scores["ddc"] == 0.0
     assert scores["dts"] == 0.0
@@ -71,14 +71,14 @@ def test_identical_sequences_score_perfectly():
     assert scores["fid"] is None and "disabled" in scores["fid_reason"]
 
 
-def test_lpips_matches_each_real_frame_to_the_nearest_generated_step():
+def test_distance_matches_each_real_frame_to_the_nearest_generated_step():
     assert matching_step(77, 20, 10) == 4  # the paper's example: 1:17 -> the frame at 1:20
     assert matching_step(30, 20, 10) == 2  # halves round up
     assert matching_step(500, 20, 3) == 3  # clipped to K
     gt = Sequence("gt", [grey(255), grey(155), grey(55)], [0.0, 20.0, 40.0])
     gen = sequence_from_frames("one-step", [grey(55)], 40.0, SIZE)
     # τ=20 -> k=round(0.5)=1: D(155, 55) = 100/255; τ=40 -> k=1: 0. The implied white start is not a real frame.
-    assert lpips_metric(gt, gen, GreyDistance(), 40.0) == pytest.approx(50 / 255, abs=1e-6)
+    assert distance_metric(gt, gen, GreyDistance(), 40.0) == pytest.approx(50 / 255, abs=1e-6)
 
 
 def test_shifted_timing_gives_dts_of_the_shift_in_minutes():
@@ -122,7 +122,7 @@ def test_different_lengths_are_scored():
     scores = score_sequence(gt, long, ColourStructureDistance(), 20.0)
     assert scores["n_real"] == 3 and scores["n_generated"] == 6
     assert scores["dts"] == pytest.approx(1.0)  # 120 s vs 60 s
-    assert scores["lpips"] == 0.0  # the first 3 steps equal the real frames at the same times
+    assert scores["distance"] == 0.0  # the first 3 steps equal the real frames at the same times
     # steps 4..6 change nothing (empty masks) while every real step changes something
     assert scores["iou"] == pytest.approx(3 / 6)
     assert scores["ddc"] == 0.0  # same curve, then a flat tail at 0 that DTW warps onto the real end
@@ -167,7 +167,7 @@ def test_sequences_of_different_sizes_are_refused():
     gt = real_sequence()
     other = sequence_from_frames("other", [np.zeros((32, 32, 3), np.uint8)], 20.0)
     with pytest.raises(ValueError, match=r"size=gt\.size"):
-        lpips_metric(gt, other, GreyDistance(), 20.0)
+        distance_metric(gt, other, GreyDistance(), 20.0)
 
 
 def test_sequence_validation():
@@ -252,10 +252,10 @@ def test_fid_is_missing_with_a_reason_when_weights_are_absent(tmp_path, monkeypa
     assert load_fid_or_reason(None)[0] is None
 
 
-def _fake_scores(name: str, lpips: float, real: np.ndarray | None, gen: np.ndarray | None) -> dict:
+def _fake_scores(name: str, distance: float, real: np.ndarray | None, gen: np.ndarray | None) -> dict:
     s = {
         "painting": name,
-        "lpips": lpips,
+        "distance": distance,
         "iou": 0.5,
         "ddc": 1.0,
         "dts": 0.1,
@@ -275,7 +275,7 @@ def test_aggregate_means_metrics_and_pools_fid_features():
     a = rng.normal(size=(3, 2))
     b = rng.normal(size=(3, 2)) + 1
     out = aggregate([_fake_scores("p1", 0.2, a[:2], b[:2]), _fake_scores("p2", 0.4, a[2:], b[2:])])
-    assert out["lpips"] == pytest.approx(0.3) and out["paintings"] == 2 and out["n_real"] == 6
+    assert out["distance"] == pytest.approx(0.3) and out["paintings"] == 2 and out["n_real"] == 6
     # p2 alone has one frame per side (no FID); pooled, both sides have 3
     assert out["fid"] == pytest.approx(fid_from_features(a, b).value)
     missing = aggregate([_fake_scores("p1", 0.2, a, b), _fake_scores("p2", 0.4, None, None)])

@@ -28,7 +28,8 @@ def unlabelled(tmp_path_factory):
     mp.delenv("INVERSE_PAINTING_DATA_ROOT", raising=False)
     data_root, home = work / "data", work / "home"
     try:
-        report = curate([video.video_path], data_root, home, run_config=chain_config(1.0, 6))
+        # 8 per video: 5+ keyframes kept, so the blocking enough_keyframes check passes
+        report = curate([video.video_path], data_root, home, run_config=chain_config(1.0, 8))
     finally:
         mp.undo()
     return {"report": report, "root": data_root, "home": home}

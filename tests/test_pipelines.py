@@ -118,3 +118,25 @@ def test_partition_whose_file_disappeared_fails_with_the_fix(instance, data_root
     result = materialize_source_video(instance, data_root, [missing])[missing]
     assert not result.success
     assert "delete the partition" in root_cause(result.get_step_failure_events()[0].step_failure_data.error)
+
+
+def test_the_printed_dagster_dev_line_starts_in_the_instance_with_the_checkouts_code_location(tmp_path: Path):
+    """`dagster dev` warns when its folder holds a dagster.yaml that is not $DAGSTER_HOME's (the checkout's):
+    the line the commands print starts it in $DAGSTER_HOME, with workspace.yaml naming the same location."""
+    import shlex
+    import tomllib
+
+    from dagster._core.workspace.load import location_origins_from_yaml_paths
+
+    from pipelines.instance import dagster_dev_command
+
+    home, data = tmp_path / "home", tmp_path / "data"
+    words = shlex.split(dagster_dev_command(home, data))
+    assert words[:3] == ["cd", str(home.resolve()), "&&"]
+    assert f"DAGSTER_HOME={home.resolve()}" in words and f"INVERSE_PAINTING_DATA_ROOT={data.resolve()}" in words
+    workspace = Path(words[words.index("-w") + 1])
+    assert workspace == REPO_ROOT / "workspace.yaml" and (REPO_ROOT / "dagster.yaml").is_file()
+    [origin] = location_origins_from_yaml_paths([str(workspace)])
+    tool = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["dagster"]
+    assert origin.location_name == tool["code_location_name"]
+    assert origin.loadable_target_origin.module_name == tool["module_name"]

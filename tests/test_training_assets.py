@@ -46,13 +46,33 @@ def test_each_model_is_one_mlflow_run_with_a_loss_curve_and_a_registered_version
     for name, entries in metadata.items():
         assert entries["dataset_version"].value == "v1"
         run = client.get_run(entries["mlflow_run_id"].value)
-        assert run.data.params["dataset_version"] == "v1" and run.data.params["model"] == name
+        params = run.data.params
+        assert params["dataset_version"] == "v1" and params["model"] == name
         assert run.data.tags["inverse-painting/kind"] == "training"
         assert "loss" in run.data.metrics
+        # the hyper-parameters the run used: the config's steps, the preset's lr and batch size, never "None"
+        assert "None" not in params.values(), params
+        assert float(params["lr"]) > 0 and int(params["batch_size"]) >= 1
+        assert int(params["epochs" if name == "text_generator" else "steps"]) == STEPS[name]
+        assert ("steps" in params) == (name != "text_generator")  # the text generator counts epochs
+        # the loss curve is a picture in the UI, not a file path
+        assert entries["loss_curve"].value.startswith("![training loss](data:image/")
+        assert Path(entries["loss_curve_path"].value).is_file()
+        # the model is logged on the run (the runs table's Models column) and registered from that logged model
         registered = entries["registered_model"].value
         version = client.get_model_version(registered, entries["model_version"].value)
-        assert version.run_id == run.info.run_id
+        model_id = version.source.removeprefix("models:/")
+        assert [o.model_id for o in run.outputs.model_outputs] == [model_id]
+        assert version.run_id == run.info.run_id and "training_dataset v1" in version.description
+        assert run.info.run_id in version.description
+        assert client.get_registered_model(registered).description.startswith(
+            {"text_generator": "g_text", "mask_generator": "g_mask", "renderer": "Renderer"}[name]
+        )
+        assert entries["mlflow_model_uri"].value == f"models:/{registered}/{version.version}"
         assert Path(entries["path"].value).is_dir()
+    experiment = client.get_experiment_by_name("inverse-painting/training")
+    assert experiment.tags["mlflow.experimentKind"] == "custom_model_development"
+    assert experiment.tags["metric_direction.loss"] == "lower"
 
 
 def test_a_second_launch_with_the_same_data_and_config_resumes_instead_of_retraining(trained):

@@ -1,8 +1,9 @@
-"""The "LPIPS" metric and the distance computations the other metrics share.
+"""The perceptual-distance metric (the paper's "LPIPS" column) and the distance computations the other metrics share.
 
-The JSON key stays ``lpips`` as in the paper's table, but the number is the mean of whatever distance
-D the backend computes; its ``name`` (``lpips-alex-v0.1`` or ``colour-structure-v1``) is reported
-beside it, so a weight-free number is never passed off as LPIPS.
+The number is the mean of whatever distance D the backend computes, so the code calls it ``distance``; what
+users read is named after the backend (:func:`evaluation.metrics.score.public_name`): ``lpips`` only for
+the paper's LPIPS (``lpips-alex-v0.1``), ``distance_colour_structure`` for the weight-free stand-in, so a
+weight-free number is never passed off as LPIPS.
 """
 
 from __future__ import annotations
@@ -41,7 +42,7 @@ def matching_step(t_s: float, dt: float, k_max: int) -> int:
     return int(min(max(math.floor(t_s / dt + 0.5), 0), k_max))
 
 
-def lpips_metric(gt: Sequence, generated: Sequence, backend: DistanceBackend, dt: float) -> float:
+def distance_metric(gt: Sequence, generated: Sequence, backend: DistanceBackend, dt: float) -> float:
     """Mean over the real frames j of D̄(I_j, Î_k(j)).
 
     The implied white canvas at 0 is not a real frame (it would add an exact 0 to every method), so j

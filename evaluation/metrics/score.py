@@ -1,22 +1,46 @@
-"""All metrics of one painting (:func:`score_sequence`) and their mean over paintings (:func:`aggregate`)."""
+"""All metrics of one painting (:func:`score_sequence`), their mean over paintings (:func:`aggregate`) and the
+names users read them under (:func:`public_name`)."""
 
 from __future__ import annotations
 
+import re
+from collections.abc import Mapping
 from typing import Any
 
 import numpy as np
 
 from evaluation.metrics.ddc import DEFAULT_GRID_S, ddc_metric
-from evaluation.metrics.distance import lpips_metric
+from evaluation.metrics.distance import distance_metric
 from evaluation.metrics.dts import dts_metric
 from evaluation.metrics.fid import FidInception, fid_from_features
 from evaluation.metrics.iou import iou_metric
 from evaluation.sequences import Sequence
-from training.data.difference import DistanceBackend
+from training.data.difference import DistanceBackend, is_true_lpips
 
-METRICS = ("lpips", "iou", "ddc", "dts", "fid")
-LOWER_IS_BETTER = {"lpips": True, "iou": False, "ddc": True, "dts": True, "fid": True}
+# "distance": mean perceptual distance D̄ to the real frames, the paper's LPIPS column when D is LPIPS
+METRICS = ("distance", "iou", "ddc", "dts", "fid")
+LOWER_IS_BETTER = {"distance": True, "iou": False, "ddc": True, "dts": True, "fid": True}
 FEATURES_KEY = "fid_features"  # per-painting Inception features, pooled by aggregate(); not JSON
+
+
+def distance_metric_name(backend_name: str) -> str:
+    """What the distance is called where users read it (MLflow, CSV, JSON): ``lpips`` only when it is the paper's
+    LPIPS, else ``distance_<backend>`` without the version (``colour-structure-v1`` -> ``distance_colour_structure``;
+    the version is logged beside it as ``distance_backend``)."""
+    if is_true_lpips(backend_name):
+        return "lpips"
+    stem = re.sub(r"-v\d+(\.\d+)*(?=-|$)", "", backend_name)
+    return "distance_" + re.sub(r"[^0-9a-zA-Z]+", "_", stem).strip("_").lower()
+
+
+def public_name(metric: str, backend_name: str) -> str:
+    """A metric's user-facing name: the distance by its backend, the others as they are."""
+    return distance_metric_name(backend_name) if metric == "distance" else metric
+
+
+def public_names(row: Mapping[str, Any], backend_name: str) -> dict[str, Any]:
+    """A row of scores (painting, method or table row) with the distance under its user-facing name."""
+    return {public_name(k, backend_name): v for k, v in row.items()}
 
 
 def _check_dt(generated: Sequence, dt: float) -> None:
@@ -50,7 +74,7 @@ def score_sequence(
     result: dict[str, Any] = {
         "painting": gt.name,
         "method": generated.name,
-        "lpips": lpips_metric(gt, generated, distance, dt),
+        "distance": distance_metric(gt, generated, distance, dt),
         "iou": iou_metric(gt, generated, distance),
         "ddc": ddc_metric(gt, generated, distance, grid_s),
         "dts": dts_metric(gt, generated),
@@ -86,7 +110,7 @@ def aggregate(per_painting: list[dict[str, Any]]) -> dict[str, Any]:
     backends = {s["distance_backend"] for s in per_painting}
     if len(backends) != 1:
         raise ValueError(f"scores from different distance backends {sorted(backends)} cannot be averaged")
-    out: dict[str, Any] = {m: float(np.mean([s[m] for s in per_painting])) for m in ("lpips", "iou", "ddc", "dts")}
+    out: dict[str, Any] = {m: float(np.mean([s[m] for s in per_painting])) for m in ("distance", "iou", "ddc", "dts")}
     out.update(
         distance_backend=backends.pop(),
         paintings=len(per_painting),
