@@ -73,11 +73,6 @@ def shot(page: Page, name: str) -> None:
     page.screenshot(path=SCREENSHOTS / f"{name}.png", full_page=True)
 
 
-def run_ids(home: Path) -> set[str]:
-    with dg.DagsterInstance.from_config(str(home)) as instance:
-        return {run.run_id for run in instance.get_runs()}
-
-
 def wait_for_run(home: Path, find, timeout_s: float = 240) -> dg.DagsterRun:
     """The first run ``find(runs)`` returns, once finished (polled in the instance the UI writes to)."""
     started = time.monotonic()
