@@ -135,7 +135,8 @@ def setup(bench: Bench) -> list[Path]:
     footage = bench.work / "footage"  # the videos alone, without their ground truth: no labeller applies
     footage.mkdir()
     files = [Path(shutil.copy(video, footage)) for video in sorted(videos.glob("*.mp4"))]
-    first = bench.cli("curate", *map(str, files))
+    # 24-s videos: one frame a second gives keyframe filtering enough frames (the 2-s default leaves 12).
+    first = bench.cli("curate", *map(str, files), "--sample-every", "1")
     if first.rc != 0:
         raise SystemExit(f"setup: curate failed:\n{first.text[-3000:]}")
     train_tiny_models(bench.models_root)
