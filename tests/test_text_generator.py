@@ -6,11 +6,14 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pandas as pd
 import pytest
 import torch
 from safetensors.torch import load_file
 
-from training.data.images import write_image
+from training.data.images import read_rgb, write_image
+from training.labels.compose import pad_to_square
+from training.labels.conversation import build_conversation_json
 from training.labels.prompts import P_INSTRUCT
 from training.text_generator import (
     Conversation,
@@ -22,11 +25,13 @@ from training.text_generator import (
     write_conversations,
 )
 from training.text_generator.encoding import IGNORE_INDEX, encode_training_batch, tokenize_example
-from training.text_generator.images import pad_to_square
 from training.text_generator.models import load_processor
 from training.tiny_llava import build_tiny_llava
 
-OFFICIAL_JSON = Path("/work/shared/realdata/official_sample/sample_data_processed/train/llava_json.json")
+# The paper release's sample beside the checkout (../shared/realdata); the test that reads it skips without it.
+OFFICIAL_JSON = (
+    Path(__file__).resolve().parents[2] / "shared/realdata/official_sample/sample_data_processed/train/llava_json.json"
+)
 # a smaller tiny model than the preset's, so each training step takes milliseconds
 TEST_TINY = get_preset("tiny").with_overrides(tiny_image_size=16, tiny_hidden_size=32, warmup_ratio=0.01)
 COLOURS = {"sky": (40, 90, 230), "grass": (30, 180, 40), "distant mountains": (120, 110, 100)}
@@ -80,10 +85,35 @@ def test_side_by_side_and_square_padding_keep_both_images() -> None:
     current, target = np.zeros((10, 20, 3), np.uint8), np.full((5, 10, 3), 200, np.uint8)
     pair = side_by_side(current, target)
     assert pair.shape == (10, 40, 3)
-    assert (pair[:, :20] == 0).all() and (pair[:, 20:] == 200).all()  # target resized to the current's size
-    square = np.asarray(pad_to_square(pair, (1, 2, 3)))
+    assert (pair[:, :20] == 0).all() and (pair[:, 20:] == 200).all()  # target at the current's height
+    square = pad_to_square(pair, (1, 2, 3))
     assert square.shape == (40, 40, 3)
     assert (square[15:25] == pair).all() and (square[:15] == (1, 2, 3)).all()
+
+
+def test_training_and_inference_compose_the_same_image(tmp_path: Path, monkeypatch) -> None:
+    """g_text trains on the images build_conversation_json writes and sees TextGenerator's at inference."""
+    rng = np.random.default_rng(0)
+    current = rng.integers(0, 256, (24, 40, 3), dtype=np.uint8)
+    target = rng.integers(0, 256, (48, 64, 3), dtype=np.uint8)  # another size and aspect: a resize happens
+    write_image(tmp_path / "prev.png", current)
+    write_image(tmp_path / "target.png", target)
+    rows = pd.DataFrame([{"pair_id": "v/000", "video_id": "v", "prev_path": str(tmp_path / "prev.png"),
+                          "target_path": str(tmp_path / "target.png"), "text": "sky"}])  # fmt: skip
+    json_path = build_conversation_json(rows, tmp_path / "conversations")
+    trained_on = read_rgb(json_path.parent / json.loads(json_path.read_text())[0]["image"])
+
+    seen: list[np.ndarray] = []
+
+    def capture(processor, images, prompt):
+        seen.extend(images)
+        raise StopIteration  # the images are all this test needs
+
+    monkeypatch.setattr("training.text_generator.inference.encode_generation_batch", capture)
+    with pytest.raises(StopIteration):
+        TextGenerator(torch.nn.Linear(1, 1), processor=None).raw_answers([(current, target)])
+    assert seen[0].shape == trained_on.shape == (24, 40 + 32, 3)
+    assert np.array_equal(seen[0], trained_on)
 
 
 def test_labels_cover_only_the_answer(tmp_path: Path) -> None:

@@ -8,7 +8,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from training.labels.compose import pad_to_square, side_by_side
+from training.labels.compose import mean_fill, pad_to_square, side_by_side
 from training.labels.prompts import P_LABEL, normalise, prompt_hash
 
 DEFAULT_LLAVA = "llava-hf/llava-1.5-7b-hf"
@@ -72,8 +72,7 @@ class LlavaLabeller:
         self.model.eval()
         messages = [{"role": "user", "content": [{"type": "image"}, {"type": "text", "text": prompt}]}]
         self._text = self.processor.apply_chat_template(messages, add_generation_prompt=True)
-        mean = getattr(self.processor.image_processor, "image_mean", None) or [0.5, 0.5, 0.5]
-        self._fill = tuple(round(255 * float(m)) for m in mean)
+        self._fill = mean_fill(self.processor.image_processor)
         self._side = _input_side(self.processor.image_processor)
 
     def compose(self, prev_rgb: np.ndarray, next_rgb: np.ndarray) -> np.ndarray:

@@ -7,7 +7,7 @@ from collections.abc import Sequence
 import torch
 from PIL import Image
 
-from .images import mean_fill, pad_to_square
+from training.labels.compose import mean_fill, pad_to_square
 
 IGNORE_INDEX = -100  # label value the loss skips (prompt, image and padding tokens)
 _FALLBACK_TEMPLATE = "USER: <image>\n{question} ASSISTANT:"  # llava-1.5-hf's format when no chat template is set
@@ -22,7 +22,7 @@ def prompt_text(processor: object, question: str) -> str:
 
 
 def square_images(processor: object, images: Sequence[object]) -> list[Image.Image]:
-    return [pad_to_square(im, mean_fill(processor.image_processor)) for im in images]
+    return [Image.fromarray(pad_to_square(im, mean_fill(processor.image_processor))) for im in images]
 
 
 def _common_prefix(a: list[int], b: list[int]) -> int:

@@ -9,10 +9,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from training.labels.compose import side_by_side
 from training.labels.prompts import P_INSTRUCT, normalise
 
 from .encoding import encode_generation_batch
-from .images import side_by_side
 from .models import load_llava, load_processor, pick_device, pick_dtype, read_metadata
 
 
