@@ -229,7 +229,10 @@ def test_conversation_json_matches_the_release(data_root, tmp_path):
     rows = labels.merge(pairs, on=["video_id", "pair_index"])
     path = build_conversation_json(rows, tmp_path / "text")
     records = json.loads(path.read_text(encoding="utf-8"))
-    release = Path("/work/shared/realdata/official_sample/sample_data_processed/train/llava_json.json")
+    release = (
+        Path(__file__).resolve().parents[2]
+        / "shared/realdata/official_sample/sample_data_processed/train/llava_json.json"
+    )
     if release.is_file():  # same structure, key for key
         reference = json.loads(release.read_text(encoding="utf-8"))[0]
         assert records[0].keys() == reference.keys()
