@@ -1,6 +1,6 @@
 """Bad inputs and fault scenarios, tried through the real command line as a user would (issue 18's table).
 
-    python benchmarks/bad_inputs.py --work /tmp/bad_inputs [--only SUBSTRING]
+    python -m benchmarks.bad_inputs --work /tmp/bad_inputs [--only SUBSTRING]
 
 Every case runs `python -m pipelines.cli ...` in a subprocess against a scratch data root (two synthetic
 time-lapse videos curated at the start, tiny models trained for a few steps for `paint`) and is judged:

@@ -1,6 +1,6 @@
 """The weight-free baselines on a real painting of the authors' release: metrics and timings.
 
-    .venv/bin/python benchmarks/baselines_real.py [--gt DIR] [--dt 20] [--steps K | --duration SECONDS]
+    .venv/bin/python -m benchmarks.baselines_real [--gt DIR] [--dt 20] [--steps K | --duration SECONDS]
         [--long-side 512] [--distance auto]
 
 ``--gt`` defaults to the official sample (``shared/realdata/official_sample/sample_data/train/rgb/example``
@@ -18,6 +18,7 @@ import sys
 import time
 from pathlib import Path
 
+from benchmarks.realdata import OFFICIAL_SAMPLE
 from evaluation.baselines import BASELINES, DEFAULT_DT_S
 from evaluation.budget import resolve_baseline_steps
 from evaluation.cli import add_step_options
@@ -26,7 +27,7 @@ from evaluation.metrics.score import json_ready, score_sequence
 from evaluation.sequences import DEFAULT_LONG_SIDE, load_ground_truth, sequence_from_frames
 from training.data.difference import is_true_lpips, make_backend
 
-DEFAULT_GT = Path(__file__).resolve().parents[2] / "shared/realdata/official_sample/sample_data/train/rgb/example"
+DEFAULT_GT = OFFICIAL_SAMPLE / "sample_data/train/rgb/example"
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -6,8 +6,8 @@ kept keyframes that are occluded, and the IoU of the binary M_t masks with the t
 `--long` instead measures time and peak RSS on one 10-minute 1280x720 video (generated in a child
 process, so the figure is the chain's own).
 
-    .venv/bin/python benchmarks/data_pipeline.py --count 4 --seed 2000
-    .venv/bin/python benchmarks/data_pipeline.py --long
+    .venv/bin/python -m benchmarks.data_pipeline --count 4 --seed 2000
+    .venv/bin/python -m benchmarks.data_pipeline --long
 """
 
 import argparse

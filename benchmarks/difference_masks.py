@@ -1,10 +1,10 @@
 """Difference maps D against ground truth: calibration, held-out IoU, batching speed, real-data check.
 
-    .venv/bin/python benchmarks/difference_masks.py                 # everything below
-    .venv/bin/python benchmarks/difference_masks.py calibrate       # threshold of the weight-free backend
-    .venv/bin/python benchmarks/difference_masks.py evaluate        # held-out IoU (seeds 1010-1019)
-    .venv/bin/python benchmarks/difference_masks.py timing          # batch 1 vs 8/16, 512x384
-    .venv/bin/python benchmarks/difference_masks.py official        # vs the authors' released LPIPS masks
+    .venv/bin/python -m benchmarks.difference_masks                 # everything below
+    .venv/bin/python -m benchmarks.difference_masks calibrate       # threshold of the weight-free backend
+    .venv/bin/python -m benchmarks.difference_masks evaluate        # held-out IoU (seeds 1010-1019)
+    .venv/bin/python -m benchmarks.difference_masks timing          # batch 1 vs 8/16, 512x384
+    .venv/bin/python -m benchmarks.difference_masks official        # vs the authors' released LPIPS masks
 
 The realistic chain per studio seed (StudioConfig defaults: 60 s, 640x480, 25 fps, canvas long side 512):
 ``generate_video`` (H.264, CRF 21) -> decode with PyAV -> one frame per ``EVERY_S`` seconds, the first
@@ -33,7 +33,6 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,8 +41,7 @@ import av
 import cv2
 import numpy as np
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
+from benchmarks.realdata import OFFICIAL_SAMPLE
 from training.data.difference import (
     CALIBRATION,
     ColourStructureDistance,
@@ -62,7 +60,7 @@ EVERY_S = 4.0
 GT_LEVEL = 8  # 8/255 per channel
 JITTER_PX = 1.0  # corner error (σ, video pixels) of the robustness check: a detector is not exact
 THRESHOLD_GRID = np.round(np.arange(0.05, 0.951, 0.01), 2)
-OFFICIAL = Path("/work/shared/realdata/official_sample")
+OFFICIAL = OFFICIAL_SAMPLE
 
 
 # ---------------------------------------------------------------------------------------- data

@@ -51,7 +51,7 @@ occluder TPR / FPR
 Run from the repository root:
 
     .venv/bin/python -m benchmarks.keyframe_accuracy --seeds 1000-1011 --duration 60 --every 1 \
-        --real /work/shared/realdata/official_sample/sample_data/train/rgb/example
+        --real ../shared/realdata/official_sample/sample_data/train/rgb/example
 
 At the paper's time scale (real time-lapses last several minutes per painting; the 60 s studio videos compress
 a whole painting into one minute, 7-10 layers, some under 1 s, so the 18 s default spacing cannot cover them),
@@ -76,7 +76,7 @@ default pipeline settings, as ``curate`` uses them, with the sampling of ``--eve
     .venv/bin/python -m benchmarks.keyframe_accuracy --seeds 2000-2007 --duration 60 --every 2 --style timelapse \
         --rows defaults
     .venv/bin/python -m benchmarks.keyframe_accuracy --seeds 2100-2105 --duration 75 --every 2 --rows defaults \
-        --footage /work/shared/realdata/official_sample/sample_data/train/rgb/example
+        --footage ../shared/realdata/official_sample/sample_data/train/rgb/example
 
 Time-lapse rules were developed on studio seeds 2000-2003 and footage seeds 2100-2102; 2200-2211 and 2300-2305 were
 then looked at too (the resting-hand and end-of-video rules came from them); 2400-2409 and 2500-2505 were first

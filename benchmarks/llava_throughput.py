@@ -1,6 +1,6 @@
 """Auto-labelling throughput of the `llava` backend: seconds per pair at batch 1 vs batch 8.
 
-    OMP_NUM_THREADS=1 .venv/bin/python benchmarks/llava_throughput.py [--pairs 32] [--repeats 3]
+    OMP_NUM_THREADS=1 .venv/bin/python -m benchmarks.llava_throughput [--pairs 32] [--repeats 3]
 
 Runs the real `LlavaLabeller` code path (processor, chat template, left padding, greedy `generate`) on
 the tiny random LLaVA of `training.tiny_llava` (32-px CLIP tower, 2-layer Llama, built into a temporary
@@ -13,14 +13,11 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import sys
 import tempfile
 import time
 from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from training.labels.llava import LlavaLabeller
 from training.tiny_llava import build_tiny_llava

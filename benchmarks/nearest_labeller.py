@@ -1,6 +1,6 @@
 """The `nearest` labeller against studio truth: fit on the corrected labels of half the videos, test on the rest.
 
-    .venv/bin/python benchmarks/nearest_labeller.py [--count 24] [--seed 3000] [--data DIR] [--k K] [--cv]
+    .venv/bin/python -m benchmarks.nearest_labeller [--count 24] [--seed 3000] [--data DIR] [--k K] [--cv]
 
 Held-out studio seeds (SeedSequence(3000), 60 s videos; the tests use seeds 100-199) run through the real
 per-video chain, `pipelines.curate.curate` with `chain_config(1.0, 10)` (1 s sampling, ~10 keyframes), so
@@ -25,15 +25,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
 import time
 from collections import Counter
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
-
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from training.data.images import read_gray
 from training.data.storage import atomic_path

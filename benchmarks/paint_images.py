@@ -20,10 +20,11 @@ os.environ.setdefault("OMP_NUM_THREADS", "2")
 
 import numpy as np
 
+from benchmarks.realdata import OFFICIAL_SAMPLE
 from training.data.images import read_rgb
 from training.inference.paint import PaintConfig, paint
 
-REALDATA_DEMO = Path(__file__).resolve().parents[2] / "shared/realdata/official_sample/demo"
+REALDATA_DEMO = OFFICIAL_SAMPLE / "demo"
 PHOTOGRAPHS = ("astronaut", "coffee", "chelsea")  # skimage.data: bundled with the package, no download
 
 

@@ -1,6 +1,6 @@
 """Tiny mask generator + renderer on synthetic studio paintings: train times, one-step checks, paint speed.
 
-    OMP_NUM_THREADS=1 python benchmarks/tiny_models.py --out /tmp/tiny_models [--budget-s 200]
+    OMP_NUM_THREADS=1 python -m benchmarks.tiny_models --out /tmp/tiny_models [--budget-s 200]
 
 Trains both models of the ``tiny`` preset from scratch on a synthetic manifest (``--paintings`` studio
 paintings, the last ``--val`` held out), each within ``--budget-s`` seconds, then on the held-out pairs:
