@@ -34,7 +34,7 @@ import pandas as pd
 
 REPO = Path(__file__).resolve().parents[1]
 PY = sys.executable
-SAMPLE_EVERY = "0.5"  # seconds between sampled frames of the 24-s test videos
+SAMPLE_EVERY = "1"  # seconds between sampled frames of the 60-s test videos (as the demo samples)
 
 
 @dataclass
@@ -128,7 +128,7 @@ def setup(bench: Bench) -> list[Path]:
     """Two curated time-lapse videos in the data root and tiny trained models in a second root."""
     videos = bench.work / "videos"
     made = subprocess.run(
-        [PY, "-m", "pipelines.cli", "synth", str(videos), "--count", "2", "--seed", "2600", "--duration", "24",
+        [PY, "-m", "pipelines.cli", "synth", str(videos), "--count", "2", "--seed", "2600", "--duration", "60",
          "--size", "320x240", "--style", "timelapse"],
         cwd=REPO, capture_output=True, text=True, check=True,
     )  # fmt: skip
@@ -136,7 +136,7 @@ def setup(bench: Bench) -> list[Path]:
     footage = bench.work / "footage"  # the videos alone, without their ground truth: no labeller applies
     footage.mkdir()
     files = [Path(shutil.copy(video, footage)) for video in sorted(videos.glob("*.mp4"))]
-    # 24-s videos: a frame every 0.5 s gives keyframe filtering enough frames (the 2-s default leaves 12).
+    # The 2-s default is for real footage, whose keyframes are ~20 s apart; the studio paints faster.
     first = bench.cli("curate", *map(str, files), "--sample-every", SAMPLE_EVERY)
     if first.rc != 0:
         raise SystemExit(f"setup: curate failed:\n{first.text[-3000:]}")
@@ -337,7 +337,7 @@ def concurrency_cases(bench: Bench, good: list[Path]) -> None:
         str(bench.home),
     ]
     runs = [subprocess.Popen([*base, *extra], cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-            for extra in (["--sample-every", "0.4"], ["--keyframes-per-video", "12"])]  # fmt: skip
+            for extra in (["--sample-every", "0.75"], ["--keyframes-per-video", "12"])]  # fmt: skip
     outputs = [run.communicate(timeout=900)[0] for run in runs]
     codes = [run.returncode for run in runs]
     problems = consistency_problems(bench.root, vid)
@@ -494,7 +494,7 @@ def recuration_cases(bench: Bench, good: list[Path]) -> None:
     )
     imported = bench.cli("labels", "import", str(sheet))
     # Other settings: denser sampling and more keyframes give other frame times, so the pairs change.
-    call = bench.cli("curate", str(good[0]), "--sample-every", "0.3", "--keyframes-per-video", "12")
+    call = bench.cli("curate", str(good[0]), "--sample-every", "0.5", "--keyframes-per-video", "12")
     labels = pd.read_parquet(bench.root / "instruction_labels" / f"{vid}.parquet")
     new_pairs = pd.read_parquet(bench.root / "frame_pairs" / f"{vid}.parquet")
     joined = labels.merge(new_pairs[["pair_index", "prev_t_ms", "next_t_ms"]], on="pair_index")
