@@ -39,12 +39,12 @@ import av
 import cv2
 import numpy as np
 
-from evaluation.studio import Studio, StudioConfig, generate_video
 from training.data.canvas import CanvasDetection
 from training.data.canvas.contour import ContourCanvasDetector
 from training.data.canvas.geometry import canvas_to_image, corner_error, rectified_size, rectify
 from training.data.canvas.tracking import CanvasObservation, canvas_found_fraction, track_canvas
 from training.data.frames import SampledFrame, iter_sampled_frames
+from training.data.studio import Studio, StudioConfig, generate_video
 
 
 class CountingDetector:

@@ -24,7 +24,6 @@ import dagster as dg
 import numpy as np
 import pandas as pd
 
-from evaluation.studio import Studio, StudioConfig, generate_studio
 from pipelines.definitions import build_definitions
 from pipelines.demo import chain_config
 from pipelines.instance import prepare_environment
@@ -32,6 +31,7 @@ from pipelines.runner import register_videos, run_per_video_chain
 from training.data.canvas.geometry import corner_error
 from training.data.difference import iou
 from training.data.images import read_gray
+from training.data.studio import Studio, StudioConfig, generate_studio
 from training.data.tables import corners_array
 
 CHANGE_LEVEL = 8  # a true change: some channel differs by more than 8/255 between the two canvas states

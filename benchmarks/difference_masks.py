@@ -146,7 +146,7 @@ def load_case(seed: int, data: Path, jitter_px: float = 0.0) -> SeedCase:
     ``jitter_px`` > 0 rectifies with corners perturbed by that many video pixels (σ), as a detector
     would; the ground truth is the same.
     """
-    from evaluation.studio import Studio, StudioConfig, generate_video
+    from training.data.studio import Studio, StudioConfig, generate_video
 
     cache = data / f"case-{seed}.npz"
     jitter_cache = data / f"case-{seed}-jitter{jitter_px:g}.npz"

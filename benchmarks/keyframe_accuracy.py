@@ -104,9 +104,7 @@ import av
 import cv2
 import numpy as np
 
-import evaluation.studio as studio_package
-from evaluation.studio import Studio, StudioConfig, generate_video
-from evaluation.studio.painting import change_mask
+import training.data.studio as studio_package
 from training.data.canvas.geometry import rectified_size, rectify_surround
 from training.data.keyframes import (
     KeyframeConfig,
@@ -120,6 +118,8 @@ from training.data.keyframes.change import WorkFrames
 from training.data.keyframes.occluders import persistence_frames
 from training.data.keyframes.selection import changed_fraction
 from training.data.pairs import make_pairs
+from training.data.studio import Studio, StudioConfig, generate_video
+from training.data.studio.painting import change_mask
 
 
 @dataclass

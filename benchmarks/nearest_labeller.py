@@ -9,7 +9,7 @@ is labelled with `synthetic_label` (the layer that changed most of the pair's M_
 layer masks; `--rule painting-time`: the layer painted longest between the keyframes, the earlier rule) standing
 in for a person's corrections; `nearest` is fitted on the pairs of the first half of the videos (sorted ids) and
 scored on the second half, by exact label and by layer kind (the studio names some kinds two ways, e.g.
-"lake"/"water", by what is drawn: see evaluation.studio.landscape). Also swaps the halves, and
+"lake"/"water", by what is drawn: see training.data.studio.landscape). Also swaps the halves, and
 splits the score by pair purity (share of the interval's painting time spent on one layer: a pair spanning
 several layers shows all of them in its mask). Nothing is tuned on the test half: the labeller's one setting
 (shrinkage) and its feature set were chosen by leave-one-video-out cross-validation on the training halves
@@ -46,7 +46,7 @@ def refresh_labels(truth_path: Path, video_id: str, seed: int) -> None:
 
     Names never change pixels (the studio keeps every random draw), so the cached video stays valid.
     """
-    from evaluation.studio import Studio
+    from training.data.studio import Studio
 
     truth = json.loads(truth_path.read_text())
     labels = [layer.label for layer in Studio(video_id, seed).layers]
@@ -59,9 +59,9 @@ def refresh_labels(truth_path: Path, video_id: str, seed: int) -> None:
 
 def prepare(root: Path, count: int, seed: int) -> Path:
     """Studio videos + the per-video chain; returns the data root (skips work already done)."""
-    from evaluation.studio.video import generate_video, studio_video_ids
     from pipelines.curate import curate
     from pipelines.demo import chain_config
+    from training.data.studio.video import generate_video, studio_video_ids
 
     studio = root / "studio"
     videos = []
@@ -139,9 +139,9 @@ def visible_agreement(
     """
     import cv2
 
-    from evaluation.studio import Studio
-    from evaluation.studio.studio import change_mask
-    from evaluation.studio.video import studio_video_ids
+    from training.data.studio import Studio
+    from training.data.studio.studio import change_mask
+    from training.data.studio.video import studio_video_ids
 
     own_hits, shown_hits = [], []
     children = np.random.SeedSequence(seed).spawn(count)
@@ -220,7 +220,7 @@ def main() -> None:
     args = parser.parse_args()
     start = time.time()
     data = prepare(args.data, args.count, args.seed)
-    from evaluation.studio.video import studio_video_ids
+    from training.data.studio.video import studio_video_ids
 
     table = labelled_pairs(data, args.data / "studio", set(studio_video_ids(args.count, args.seed)), args.rule)
     videos = sorted(table["video"].unique())

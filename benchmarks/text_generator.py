@@ -26,8 +26,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from evaluation.studio import Studio, StudioConfig
 from training.data.images import write_image
+from training.data.studio import Studio, StudioConfig
 from training.labels.prompts import P_INSTRUCT, normalise
 from training.text_generator import (
     Conversation,

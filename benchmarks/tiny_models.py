@@ -146,8 +146,8 @@ def main() -> None:
     report["one_step"] = one_step_checks(val, renderer, mask_generator, distance, args.sample_steps, args.seed)
     report["one_step_seconds"] = round(time.perf_counter() - t, 1)
 
-    from evaluation.studio.config import StudioConfig
-    from evaluation.studio.studio import Studio
+    from training.data.studio.config import StudioConfig
+    from training.data.studio.studio import Studio
 
     studio = Studio("bench-512", 12345, StudioConfig(duration_s=30, size=(160, 120), fps=2, canvas_long_side=512))
     target = studio.paint.at(len(studio.paint.strokes)).copy()

@@ -56,7 +56,7 @@ def _studio_args(parser: argparse.ArgumentParser, count: int) -> None:
 
 
 def _studio_config(args: argparse.Namespace):
-    from evaluation.studio import StudioConfig
+    from training.data.studio import StudioConfig
 
     return StudioConfig(
         duration_s=args.duration, size=args.size, fps=args.fps, strokes_per_s=args.pace, style=args.style
@@ -64,7 +64,7 @@ def _studio_config(args: argparse.Namespace):
 
 
 def cmd_synth(args: argparse.Namespace) -> int:
-    from evaluation.studio import generate_studio
+    from training.data.studio import generate_studio
 
     bar = tqdm(total=args.count, desc="synthetic studio", unit="video")
     videos = generate_studio(

@@ -11,8 +11,6 @@ import dagster as dg
 from tqdm import tqdm
 
 from evaluation.groups import group_dir
-from evaluation.studio import StudioConfig, generate_studio
-from evaluation.studio.video import studio_video_ids
 from pipelines.definitions import build_definitions
 from pipelines.instance import dagster_dev_command, prepare_environment
 from pipelines.jobs import TRAINING_MODELS, evaluate_models_job, train_models_job
@@ -20,6 +18,8 @@ from pipelines.resources import MLflowResource, StorageResource
 from pipelines.runner import ChainReport, register_videos, run_job, run_per_video_chain
 from pipelines.settings import apply_chain_settings
 from training.data.catalog import scan_videos
+from training.data.studio import StudioConfig, generate_studio
+from training.data.studio.video import studio_video_ids
 
 # The demo's videos compress a whole painting into about a minute (real footage: ~9 minutes), so
 # frames are sampled denser and keyframes spaced closer than the defaults for real footage.

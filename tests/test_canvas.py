@@ -10,7 +10,6 @@ import cv2
 import numpy as np
 import pytest
 
-from evaluation.studio import Studio, StudioConfig
 from training.data.canvas import CanvasDetection, CanvasDetector
 from training.data.canvas.contour import ContourCanvasDetector
 from training.data.canvas.geometry import (
@@ -23,6 +22,7 @@ from training.data.canvas.geometry import (
 )
 from training.data.canvas.tracking import CanvasObservation, canvas_found_fraction, track_canvas
 from training.data.frames import SampledFrame
+from training.data.studio import Studio, StudioConfig
 
 QUAD = np.array([[84.8, 90.8], [471.2, 47.0], [484.9, 433.7], [73.7, 411.0]])  # TL, TR, BR, BL
 DETECT_SEEDS = [100, 104, 117, 123, 142, 158]

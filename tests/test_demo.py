@@ -78,8 +78,8 @@ def test_demo_runs_end_to_end_and_prints_how_to_browse(small_demo: SmallDemo):
 
 
 def test_demo_reports_a_bad_video_and_processes_the_others(tmp_path: Path, monkeypatch):
-    from evaluation.studio import StudioConfig, generate_video
     from pipelines.demo import run_demo
+    from training.data.studio import StudioConfig, generate_video
 
     # run_demo points the process at its instance and data root; monkeypatch restores both after.
     monkeypatch.delenv("DAGSTER_HOME", raising=False)

@@ -122,7 +122,7 @@ def test_a_one_pixel_misregistration_is_forgiven_but_new_paint_is_not() -> None:
 
 def test_studio_change_is_found_in_rendered_frames() -> None:
     """A real painting step of the studio (seed 100), rendered by its camera and rectified back."""
-    from evaluation.studio import Studio, StudioConfig
+    from training.data.studio import Studio, StudioConfig
 
     studio = Studio("test-100", 100, StudioConfig(duration_s=8, fps=5, size=(320, 240), canvas_long_side=192))
     w, h = studio.canvas_size

@@ -10,9 +10,9 @@ import av
 import numpy as np
 import pytest
 
-from evaluation.studio import Studio, StudioConfig, generate_video
 from training.data.frames import SampledFrame, iter_sampled_frames
 from training.data.probe import VideoError
+from training.data.studio import Studio, StudioConfig, generate_video
 
 CONFIG = StudioConfig(duration_s=7.0, size=(320, 240), fps=10)
 SEED = 131

@@ -499,7 +499,7 @@ def rectify(image: np.ndarray, corners, size: tuple[int, int]) -> np.ndarray:
 
 
 def studio_clip(seed: int, every_s: float = 0.5, **settings) -> StudioClip:
-    from evaluation.studio import Studio, StudioConfig
+    from training.data.studio import Studio, StudioConfig
 
     config = StudioConfig(**{"duration_s": 24, "size": (320, 240), "fps": 10, "canvas_long_side": 192, **settings})
     studio = Studio(f"test-{seed}", seed, config)

@@ -7,12 +7,12 @@ import dagster as dg
 import pandas as pd
 import pytest
 
-from evaluation.studio import StudioConfig, generate_video
 from pipelines.cli import _print_report
 from pipelines.curate import curate
 from pipelines.definitions import build_definitions
 from pipelines.demo import chain_config
 from pipelines.runner import run_per_video_chain
+from training.data.studio import StudioConfig, generate_video
 from training.labels.cli import run_import
 
 

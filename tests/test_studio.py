@@ -12,7 +12,7 @@ import cv2
 import numpy as np
 import pytest
 
-from evaluation.studio import (
+from training.data.studio import (
     BASE_KIND,
     KIND_RANK,
     Studio,

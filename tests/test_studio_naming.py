@@ -7,9 +7,9 @@ from collections import defaultdict
 import numpy as np
 import pytest
 
-from evaluation.studio import landscape
-from evaluation.studio.landscape import Geometry, _grass, _mountains, _water, design_landscape
-from evaluation.studio.palettes import _MOODS, Palette
+from training.data.studio import landscape
+from training.data.studio.landscape import Geometry, _grass, _mountains, _water, design_landscape
+from training.data.studio.palettes import _MOODS, Palette
 
 W, H = 96, 64
 

@@ -3,7 +3,7 @@
 It stands in for a person correcting LLaVA's answer on the pair image (App. A.2), and a person names what
 visibly changed most between the two keyframes. The truth file knows which layers were painted when, and each
 layer's change mask (`layers[i]["mask"]`, the pixels that layer changed over its whole painting, written by
-evaluation.studio.video); the pair's M_t mask says which pixels changed in this pair. Together they give the
+training.data.studio.video); the pair's M_t mask says which pixels changed in this pair. Together they give the
 layer that changed most of what is seen to change (`synthetic_label`). Measured on the nearest-labeller
 benchmark's 195 studio pairs, the visible rule names the layer whose strokes visibly changed most pixels (studio
 re-rendered, later strokes hiding earlier ones, counted inside M_t) in 96 % of pairs; the painting-time rule,

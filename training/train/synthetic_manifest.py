@@ -13,12 +13,12 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from evaluation.studio.config import StudioConfig
-from evaluation.studio.studio import Studio
-from evaluation.studio.video import studio_video_ids
 from training.data.difference import DistanceBackend, binarize, make_backend, to_soft_png
 from training.data.images import write_image
 from training.data.storage import atomic_path, write_parquet
+from training.data.studio.config import StudioConfig
+from training.data.studio.studio import Studio
+from training.data.studio.video import studio_video_ids
 
 
 def _png(path: Path, image: np.ndarray) -> str:

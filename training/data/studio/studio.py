@@ -525,7 +525,7 @@ class Studio:
 
     # -------------------------------------------------------------------- truth
     def truth(self) -> dict[str, Any]:
-        """Ground truth of the video (see the module docs of :mod:`evaluation.studio`)."""
+        """Ground truth of the video (see the module docs of :mod:`training.data.studio`)."""
         vid = self.video_id
         frames = []
         for i in range(self.n_frames):

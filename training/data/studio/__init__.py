@@ -5,7 +5,7 @@ strokes, filmed in perspective inside a cluttered studio by a slowly drifting ca
 brush occluding the canvas in contiguous episodes. Ground truth per video: canvas corners per frame,
 occlusion flags, layer spans and labels, the finished painting and per-layer change masks.
 
-    from evaluation.studio import StudioConfig, generate_studio
+    from training.data.studio import StudioConfig, generate_studio
     videos = generate_studio(Path("data/synth"), count=4, seed=7, config=StudioConfig(duration_s=30))
 """
 
