@@ -16,8 +16,8 @@ from assets.metadata import table_metadata
 from pipelines.resources import StorageResource
 from training.data.storage import atomic_dir, atomic_path, write_parquet
 from training.dataset import build_manifest, dataset_version, labelled_videos
-from training.labels.conversation import build_conversation_json
 from training.labels.merge import most_frequent
+from training.text_generator.conversations import build_conversation_json
 
 LATEST = "latest.json"
 PER_VIDEO_ASSETS = (

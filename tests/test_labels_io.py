@@ -16,11 +16,11 @@ from training.data.images import read_rgb, write_image
 from training.data.storage import write_parquet
 from training.labels.auto import SyntheticLabeller, auto_labels
 from training.labels.cli import add_labels_parser, run_labels_cli, store_dir
-from training.labels.conversation import build_conversation_json
 from training.labels.label_studio import read_export
 from training.labels.merge import instruction_labels
 from training.labels.prompts import P_INSTRUCT, P_LABEL
 from training.labels.store import latest_corrections
+from training.text_generator.conversations import build_conversation_json
 
 TRUTH = {
     "generator": "test",

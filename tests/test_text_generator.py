@@ -13,7 +13,6 @@ from safetensors.torch import load_file
 
 from training.data.images import read_rgb, write_image
 from training.labels.compose import pad_to_square
-from training.labels.conversation import build_conversation_json
 from training.labels.prompts import P_INSTRUCT
 from training.text_generator import (
     Conversation,
@@ -24,6 +23,7 @@ from training.text_generator import (
     train_text_generator,
     write_conversations,
 )
+from training.text_generator.conversations import build_conversation_json
 from training.text_generator.encoding import IGNORE_INDEX, encode_training_batch, tokenize_example
 from training.text_generator.models import load_processor
 from training.tiny_llava import build_tiny_llava

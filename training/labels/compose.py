@@ -1,6 +1,6 @@
 """The image LLaVA sees for a pair, in training and at inference: [current | target] side by side, padded to a
 square like LLaVA-1.5. One implementation for the labeller (training/labels/llava.py), the training images of
-g_text (training/labels/conversation.py, Label Studio tasks) and g_text's inference (training/text_generator),
+g_text (training/text_generator/conversations.py, Label Studio tasks) and g_text's inference (training/text_generator),
 so all compose alike."""
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""LLaVA conversation JSON: the training data format of g_text (the authors' `llava_json.json`).
+"""LLaVA conversation JSON: the training data format of g_text (the authors' `llava_json.json`), written from
+the labelled pairs with their composed images (`build_conversation_json`) and read back for training.
 
-Each entry holds one image (the [I_{t-1} | I_T] pair, a path relative to the image folder) and one
-question/answer turn::
+Each entry holds one image (the [I_{t-1} | I_T] pair side by side, left = current, right = target, as p says;
+a path relative to the image folder) and one question/answer turn::
 
     {"id": 0, "image": "example/2_0:40_10_3:21.png",
      "conversations": [{"from": "human", "value": "<image>\\n<prompt p>"}, {"from": "gpt", "value": "Mountain"}]}
@@ -13,10 +14,51 @@ import json
 from dataclasses import dataclass
 from pathlib import Path
 
-from training.data.storage import atomic_path
-from training.labels.conversation import conversation_record
+import pandas as pd
+
+from training.data.images import read_rgb, write_image
+from training.data.storage import atomic_dir, atomic_path
+from training.labels.compose import side_by_side
+from training.labels.prompts import P_INSTRUCT
 
 IMAGE_PLACEHOLDER = "<image>"
+
+
+JSON_NAME = "llava_json.json"
+
+
+def conversation_record(index: int, image: str, answer: str, prompt: str = P_INSTRUCT) -> dict:
+    return {
+        "id": index,
+        "image": image,
+        "conversations": [{"from": "human", "value": f"<image>\n{prompt}"}, {"from": "gpt", "value": answer}],
+    }
+
+
+def build_conversation_json(rows: pd.DataFrame, out_dir: Path) -> Path:
+    """Write `out_dir/llava_json.json` and the composed images under `out_dir/<video_id>/`; returns the JSON path.
+
+    `rows`: pair_id, video_id, prev_path, target_path, text (the instruction label). `out_dir` is
+    replaced as a whole (atomically). Raises ValueError naming the pairs without a label.
+    """
+    missing = {"pair_id", "video_id", "prev_path", "target_path", "text"} - set(rows.columns)
+    if missing:
+        raise ValueError(f"conversation rows lack columns {sorted(missing)}")
+    blank = rows.loc[rows["text"].isna() | rows["text"].astype("string").str.strip().eq(""), "pair_id"].tolist()
+    if blank:
+        raise ValueError(f"pairs without an instruction label: {blank[:10]}; label them (labels import) first")
+    records, names = [], set()
+    with atomic_dir(Path(out_dir)) as tmp:
+        for index, rec in enumerate(rows.to_dict("records")):
+            name = f"{rec['video_id']}/{Path(rec['prev_path']).stem}_{Path(rec['target_path']).stem}.png"
+            if name in names:
+                raise ValueError(f"two pairs compose to the same image {name}; pair ids must be unique")
+            names.add(name)
+            (tmp / rec["video_id"]).mkdir(exist_ok=True)
+            write_image(tmp / name, side_by_side(read_rgb(rec["prev_path"]), read_rgb(rec["target_path"])))
+            records.append(conversation_record(index, name, str(rec["text"]).strip()))
+        (tmp / JSON_NAME).write_text(json.dumps(records, indent=4, ensure_ascii=False), encoding="utf-8")
+    return Path(out_dir) / JSON_NAME
 
 
 @dataclass(frozen=True)

@@ -107,7 +107,7 @@ def write_tiny_training_dataset(data_root: Path, version: str = "v1") -> pd.Data
     For tests and benchmarks that need the training assets to run in seconds."""
     import json
 
-    from training.labels.conversation import build_conversation_json
+    from training.text_generator.conversations import build_conversation_json
 
     manifest = build_synthetic_manifest(
         data_root / "synthetic", paintings=2, seed=3, canvas_long_side=48, duration_s=20, val_paintings=1
