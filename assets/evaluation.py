@@ -40,6 +40,7 @@ from evaluation.runner import BenchmarkResult, distance_label, validation_sequen
 from pipelines.resources import MLflowResource, StorageResource
 from training.data.difference import make_backend
 from training.data.storage import atomic_dir, atomic_path
+from training.device import resolve, runtime_params
 
 INDEX = "reconstructions.json"
 
@@ -73,6 +74,16 @@ class EvaluationConfig(dg.Config):
         f"most {RELEASED_MAX_UPDATES} (the released code's cap); the loop stops earlier by its own rules.",
     )
     distance: Literal["auto", "lpips", "colour-structure"] = "auto"
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        default="auto",
+        description="Where reconstructions runs the models: auto = CUDA when present, else the CPU. Logged as the "
+        "`device` param; benchmark logs what reconstructions used (it paints nothing).",
+    )
+    dtype: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        default="auto",
+        description="Inference dtype of the models: auto = fp32 on the CPU, bf16 on CUDA (fp16 without bf16). "
+        "Logged as the `dtype` param.",
+    )
     fid_weights: str | None = Field(default=FID_WEIGHTS_URL, description="pytorch-fid Inception: path or URL.")
     seed: int = 0
     extra_ground_truth: list[str] = Field(
@@ -114,17 +125,23 @@ def reconstructions(
     taken = [*(p.name for p in paintings), *(m.name for m in methods)]
     groups = [Group(VAL_GROUP, paintings), *extra_groups(config.extra_ground_truth, taken)]
     budget = StepBudget.from_manifest(manifest, source=f"dataset {latest['version']}")
+    device, dtype = resolve(config.device, config.dtype)
+    runtime = runtime_params(device, dtype)  # resolved, as logged: "cuda" / "bf16", never "auto"
     settings = ReconstructConfig(
-        num_inference_steps=config.num_inference_steps, budget=budget, update_factor=config.update_factor
+        num_inference_steps=config.num_inference_steps, budget=budget, update_factor=config.update_factor, **runtime
     )
-    models = load_registered_models(mlflow.resolved_tracking_uri())
+    models = load_registered_models(mlflow.resolved_tracking_uri(), device=str(device), dtype=runtime["dtype"])
     distance = make_backend(config.distance)
     folder = storage.asset_dir("reconstructions")
     index: dict = {
         "dataset_version": latest["version"],
         "models": models.versions,
         # what benchmark needs to log the same settings without repainting
-        "settings": {"num_inference_steps": settings.num_inference_steps, "update_factor": settings.update_factor},
+        "settings": {
+            "num_inference_steps": settings.num_inference_steps,
+            "update_factor": settings.update_factor,
+            **runtime,
+        },
         "budget": asdict(budget),
         "groups": [g.record() for g in groups],
     }
@@ -159,6 +176,7 @@ def reconstructions(
             ),
             "methods": table_metadata(pd.DataFrame(rows)),
             "distance_backend": distance.name,
+            **runtime,
         }
     )
 

@@ -48,14 +48,51 @@ class TrainConfig(dg.Config):
     time_budget_s: float | None = Field(
         default=None, gt=0, description="Stop (after a checkpoint) once this much wall time has passed."
     )
+    init: Literal["pretrained", "random"] = Field(
+        default="pretrained",
+        description="paper preset: start from the pretrained weights (hub ids or local copies), or build the same "
+        "architectures from their configs with random weights (nothing downloaded; for throughput and memory "
+        "runs, not for results). The tiny preset is random-initialised either way.",
+    )
+    device: Literal["auto", "cpu", "cuda"] = Field(
+        default="auto", description="Where to train: auto = CUDA when present, else the CPU. Logged resolved."
+    )
+    dtype: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        default="auto",
+        description="Compute dtype: mixed precision over float32 weights for the mask generator and renderer "
+        "(fp32 = none), the weights' dtype for the text generator. auto: fp32 on the CPU; on CUDA bf16 (fp16 "
+        "without bf16) for the diffusion models and the preset's for the text generator. Logged resolved.",
+    )
+    save_optimizer_state: bool = Field(
+        default=False,
+        description="Checkpoints also hold the optimizer state, for an exact resume (the paper-scale renderer: "
+        "~7 GB of weights + ~14 GB of AdamW moments each). Without it a resume keeps the weights and the step "
+        "and starts a fresh optimizer (logged as result.resumed_optimizer_state).",
+    )
+    keep_checkpoints: int = Field(default=2, ge=1, description="How many of the newest checkpoints are kept.")
+
+
+# fields added after runs were made: left out of the hash at their defaults, so those runs' folders still resume
+_HASH_OPTIONAL = {"init": "pretrained", "device": "auto", "dtype": "auto", "save_optimizer_state": False}
 
 
 def _config_hash(config: TrainConfig) -> str:
-    return hashlib.sha256(json.dumps(config.model_dump(), sort_keys=True).encode()).hexdigest()[:8]
+    # keep_checkpoints never changes what is trained: a changed retention resumes the same run
+    dump = {k: v for k, v in config.model_dump().items() if k != "keep_checkpoints" and _HASH_OPTIONAL.get(k, ...) != v}
+    return hashlib.sha256(json.dumps(dump, sort_keys=True).encode()).hexdigest()[:8]
 
 
-def _preset(storage: StorageResource, name: str) -> Preset:
-    return get_preset(name, tiny_root=storage.asset_dir("models") / "tiny-base")
+def _placement(config: TrainConfig) -> tuple[str, str, dict]:
+    """(device, accelerate mixed_precision, the resolved ``device`` / ``dtype`` params) of a diffusers model."""
+    from training.device import mixed_precision, resolve_device, resolve_dtype, runtime_params
+
+    device = resolve_device(config.device)
+    dtype = resolve_dtype(config.dtype, device)
+    return str(device), mixed_precision(dtype), runtime_params(device, dtype)
+
+
+def _preset(storage: StorageResource, name: str, init: str = "pretrained") -> Preset:
+    return get_preset(name, tiny_root=storage.asset_dir("models") / "tiny-base", init=init)
 
 
 def _train_and_register(
@@ -144,7 +181,8 @@ def _diffusion_hparams(config: TrainConfig, storage: StorageResource, model: str
     steps, lr, batch_size = preset_hparams(
         _preset(storage, config.preset), None, model, config.steps, config.lr, config.batch_size
     )
-    return {"steps": steps, "lr": lr, "batch_size": batch_size}
+    # device and dtype as resolved (cpu / fp32, not "auto"): they replace the config's values in the params
+    return {"steps": steps, "lr": lr, "batch_size": batch_size, **_placement(config)[2]}
 
 
 @dg.asset(
@@ -157,29 +195,38 @@ def _diffusion_hparams(config: TrainConfig, storage: StorageResource, model: str
 def text_generator(
     context: dg.AssetExecutionContext, config: TrainConfig, storage: StorageResource, mlflow: MLflowResource
 ) -> dg.MaterializeResult:
+    from training.device import dtype_name, resolve_device, resolve_dtype
     from training.text_generator import get_preset as text_preset
     from training.text_generator import train_text_generator
+    from training.text_generator.models import pick_dtype
 
     # the text generator counts epochs (TrainConfig.steps) and logs its optimizer steps as result.steps
-    used = text_preset(config.preset).with_overrides(epochs=config.steps, lr=config.lr, batch_size=config.batch_size)
-    hparams = {"epochs": used.epochs, "lr": used.lr, "batch_size": used.batch_size}
+    device = resolve_device(config.device)
+    # dtype auto keeps the preset's weights dtype (paper: bf16 on CUDA; always float32 on the CPU)
+    weights = None if config.dtype == "auto" else str(resolve_dtype(config.dtype, device)).removeprefix("torch.")
+    used = text_preset(config.preset).with_overrides(
+        epochs=config.steps, lr=config.lr, batch_size=config.batch_size, dtype=weights
+    )
+    runtime = {"device": device.type, "dtype": dtype_name(pick_dtype(used.dtype, device))}
+    hparams = {"epochs": used.epochs, "lr": used.lr, "batch_size": used.batch_size, **runtime}
 
     def train(latest: dict, out_dir: Path, log: Callable[[int, dict], None]) -> dict:
         result = train_text_generator(
             Path(latest["conversations"]),
-            config.preset,
+            used,
             out_dir,
-            epochs=config.steps,
-            lr=config.lr,
-            batch_size=config.batch_size,
             seed=config.seed,
             log=log,
+            device=str(device),
+            save_optimizer_state=config.save_optimizer_state,
+            keep_checkpoints=config.keep_checkpoints,
         )
         return {
             "model_dir": result.path,
             "steps": result.steps,
             "resumed_from_step": result.resumed_from_step,
             "train_seconds": round(result.train_seconds, 1),
+            **({"resumed_optimizer_state": result.resumed_optimizer_state} if result.resumed_from_step else {}),
         }
 
     return _train_and_register(context, config, storage, mlflow, hparams, train)
@@ -188,10 +235,12 @@ def text_generator(
 def _diffusion_trainer(config: TrainConfig, storage: StorageResource, train_fn: Callable):
     """The ``train`` callback of a diffusers-based model (mask generator, renderer): same data, same result."""
 
+    device, precision, _ = _placement(config)
+
     def train(latest: dict, out_dir: Path, log: Callable[[int, dict], None]) -> dict:
         result = train_fn(
             pd.read_parquet(latest["manifest"]),
-            _preset(storage, config.preset),
+            _preset(storage, config.preset, config.init),
             out_dir,
             steps=config.steps,
             lr=config.lr,
@@ -199,12 +248,17 @@ def _diffusion_trainer(config: TrainConfig, storage: StorageResource, train_fn: 
             seed=config.seed,
             log=log,
             time_budget_s=config.time_budget_s,
+            device=device,
+            mixed_precision=precision,
+            save_optimizer_state=config.save_optimizer_state,
+            keep_checkpoints=config.keep_checkpoints,
         )
         return {
             "model_dir": result.model_dir,
             "steps": result.steps,
             "resumed_from_step": result.resumed_from,
             "train_seconds": round(result.seconds, 1),
+            **result.extra,  # resumed_optimizer_state, after a resume
         }
 
     return train

@@ -35,18 +35,27 @@ class Models:
     versions: dict[str, str] = field(default_factory=dict)  # what was loaded (folder or registry version)
 
 
-def load_models(renderer: str | Path, mask_generator: str | Path, text_generator: str | Path | None = None) -> Models:
-    """The three models from ``save_pretrained`` folders (a text generator's ``final/`` or full model folder)."""
+def load_models(
+    renderer: str | Path,
+    mask_generator: str | Path,
+    text_generator: str | Path | None = None,
+    device: str = "auto",
+    dtype: str = "auto",
+) -> Models:
+    """The three models from ``save_pretrained`` folders (a text generator's ``final/`` or full model folder), on
+    ``device`` in ``dtype`` (:mod:`training.device`: auto = CUDA in bf16 when present, else the CPU in fp32)."""
+    from training.device import resolve
     from training.models.mask_generator import load_mask_generator
     from training.models.renderer import load_renderer
 
+    dev, dt = resolve(device, dtype)
     text = None
     if text_generator is not None:
         from training.text_generator import TextGenerator
 
-        text = TextGenerator.load(text_generator)
+        text = TextGenerator.load(text_generator, device=str(dev), dtype=str(dt).removeprefix("torch."))
     versions = {"renderer": str(renderer), "mask_generator": str(mask_generator), "text_generator": str(text_generator)}
-    return Models(load_renderer(renderer), load_mask_generator(mask_generator), text, versions)
+    return Models(load_renderer(renderer).to(dev, dt), load_mask_generator(mask_generator).to(dev, dt), text, versions)
 
 
 def registered_model_dirs(
@@ -74,10 +83,12 @@ def registered_model_dirs(
     return dirs, chosen
 
 
-def load_registered_models(tracking_uri: str, versions: dict[str, str | None] | None = None) -> Models:
+def load_registered_models(
+    tracking_uri: str, versions: dict[str, str | None] | None = None, device: str = "auto", dtype: str = "auto"
+) -> Models:
     """The models registered in MLflow as ``renderer``, ``mask-generator``, ``text-generator``."""
     dirs, chosen = registered_model_dirs(tracking_uri, versions)
-    models = load_models(dirs["renderer"], dirs["mask_generator"], dirs["text_generator"])
+    models = load_models(dirs["renderer"], dirs["mask_generator"], dirs["text_generator"], device, dtype)
     models.versions = {**chosen, **{f"{k}_path": str(v) for k, v in dirs.items()}}
     return models
 
@@ -99,6 +110,10 @@ class ReconstructConfig:
     budget: StepBudget | None = None
     update_factor: float = UPDATE_FACTOR
     paint: PaintConfig = field(default_factory=PaintConfig)
+    # where the models ran (resolved: "cpu" / "cuda", "fp32" / "bf16" / "fp16"), recorded for the params only:
+    # the models are placed when loaded (load_models); None when the caller did not say
+    device: str | None = None
+    dtype: str | None = None
 
     def __post_init__(self) -> None:
         if (self.num_inference_steps is not None and self.num_inference_steps < 1) or self.max_steps < 1:
@@ -137,6 +152,7 @@ class ReconstructConfig:
             "num_inference_steps": self.num_inference_steps or "renderer default",
             "max_steps": self.max_steps,
             "update_factor": self.update_factor,
+            **{k: v for k, v in (("device", self.device), ("dtype", self.dtype)) if v is not None},
         }
         return {**out, **(self.budget.params() if self.budget is not None else {"budget_source": "none"})}
 

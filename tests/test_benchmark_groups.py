@@ -77,7 +77,7 @@ def test_extra_folders_are_painted_and_scored_as_their_own_groups(data_root, tmp
     monkeypatch.delenv("INVERSE_PAINTING_MLFLOW_UI", raising=False)  # links go to mlflow ui's default address
     monkeypatch.setattr(
         "assets.evaluation.load_registered_models",
-        lambda uri: Models(_Renderer(), _Masks(), _Text(), versions={"renderer_version": "1"}),
+        lambda uri, **placement: Models(_Renderer(), _Masks(), _Text(), versions={"renderer_version": "1"}),
     )
     example = write_released(tmp_path / "release" / "example", ["0:15", "0:40", "0:53"], seed=1)
     clash = write_released(tmp_path / "mine" / "v1", ["0:10", "0:30"], seed=2)  # named like the validation painting
@@ -104,6 +104,8 @@ def test_extra_folders_are_painted_and_scored_as_their_own_groups(data_root, tmp
         ("official-v1", ["official-v1"]),
     ]
     assert index["groups"][1]["folder"] == str(example)
+    # where the models ran, resolved (this machine has no GPU): benchmark logs it as params
+    assert (index["settings"]["device"], index["settings"]["dtype"]) == ("cpu", "fp32")
     for folder in ("ours/v1", "fade/v1", "example/ours/example", "official-v1/fade/official-v1"):
         assert list((rec / folder).glob("*.png")), folder
     assert set(index["methods"][0]["groups"]["example"]) == {"example"}
@@ -138,6 +140,7 @@ def test_extra_folders_are_painted_and_scored_as_their_own_groups(data_root, tmp
     }
     assert by_group["example"].data.params["ground_truth"] == str(example)
     assert by_group["example"].data.params["paintings"] == "example"
+    assert (by_group["val"].data.params["device"], by_group["val"].data.params["dtype"]) == ("cpu", "fp32")
     children = client.search_runs(
         [experiment.experiment_id], filter_string=f"tags.mlflow.parentRunId = '{by_group['example'].info.run_id}'"
     )

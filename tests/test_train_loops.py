@@ -51,7 +51,8 @@ def _weights(model_dir: Path, sub: str) -> dict:
 
 def test_killed_run_resumes_from_its_checkpoint_and_matches(setup, tmp_path: Path):
     manifest, preset = setup
-    kw = dict(steps=4, lr=1e-3, batch_size=2, seed=5, checkpoint_every=2, log_every=1)
+    # with the optimizer state in the checkpoints: an exact resume
+    kw = dict(steps=4, lr=1e-3, batch_size=2, seed=5, checkpoint_every=2, log_every=1, save_optimizer_state=True)
     full = train_mask_generator(manifest, preset, tmp_path / "full", **kw)
 
     def die(step, metrics):
@@ -63,7 +64,7 @@ def test_killed_run_resumes_from_its_checkpoint_and_matches(setup, tmp_path: Pat
     assert latest_checkpoint(tmp_path / "cut" / "checkpoints").name == "step-2"
     assert not (tmp_path / "cut" / "model").exists()
     resumed = train_mask_generator(manifest, preset, tmp_path / "cut", log=lambda s, m: None, **kw)
-    assert resumed.resumed_from == 2 and resumed.steps == 4
+    assert resumed.resumed_from == 2 and resumed.steps == 4 and resumed.extra["resumed_optimizer_state"]
     assert np.allclose(resumed.losses, full.losses)
     a, b = _weights(full.model_dir, "unet"), _weights(resumed.model_dir, "unet")
     assert all(torch.equal(a[k], b[k]) for k in a)

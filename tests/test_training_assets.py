@@ -1,10 +1,12 @@
 """The training assets through Dagster: MLflow runs, registered versions, resume, and the retraining schedule."""
 
+import json
 from pathlib import Path
 
 import dagster as dg
 import pandas as pd
 import pytest
+import torch
 from mlflow import MlflowClient
 
 from pipelines.definitions import build_definitions
@@ -55,6 +57,11 @@ def test_each_model_is_one_mlflow_run_with_a_loss_curve_and_a_registered_version
         assert float(params["lr"]) > 0 and int(params["batch_size"]) >= 1
         assert int(params["epochs" if name == "text_generator" else "steps"]) == STEPS[name]
         assert ("steps" in params) == (name != "text_generator")  # the text generator counts epochs
+        # where it trained, resolved (never "auto"), and the checkpoint settings
+        if not torch.cuda.is_available():
+            assert (params["device"], params["dtype"]) == ("cpu", "fp32"), params
+        assert params["save_optimizer_state"] == "False" and params["keep_checkpoints"] == "2"
+        assert params["init"] == "pretrained"
         # the loss curve is a picture in the UI, not a file path
         assert entries["loss_curve"].value.startswith("![training loss](data:image/")
         assert Path(entries["loss_curve_path"].value).is_file()
@@ -82,6 +89,8 @@ def test_a_second_launch_with_the_same_data_and_config_resumes_instead_of_retrai
         entries = event.materialization.metadata
         name = event.materialization.asset_key.to_user_string()
         assert entries["resumed_from_step"].value == entries["steps"].value, name
+        # checkpoints hold the weights only by default: the resume says it had no optimizer state
+        assert entries["resumed_optimizer_state"].value is False, name
         assert entries["model_version"].value == "2"  # a new registered version of the same weights
 
 
@@ -144,4 +153,12 @@ def test_paint_command_uses_the_registered_models_and_writes_frames_video_and_st
     with av.open(str(out / "process.mp4")) as video:
         assert sum(1 for _ in video.decode(video=0)) >= len(frames)
     assert (out / "steps.jpg").is_file()
+    if not torch.cuda.is_available():  # auto: the CPU in fp32, recorded beside the outputs
+        assert json.loads((out / ".inverse-painting-paint").read_text())["runtime"] == {
+            "device": "cpu",
+            "dtype": "fp32",
+        }
+        bf16 = ["--dtype", "bf16", "--data-root", str(trained["root"]), *quick]
+        assert main(["paint", str(image), "--out", str(tmp_path / "bf16"), *bf16]) == 0
+        assert json.loads((tmp_path / "bf16" / ".inverse-painting-paint").read_text())["runtime"]["dtype"] == "bf16"
     assert main(["paint", str(image), "--out", str(out), "--renderer", str(tmp_path / "nowhere")]) == 2

@@ -28,6 +28,7 @@ from training.data.images import fit_long_side, read_rgb, write_image
 from training.data.previews import frame_strip
 from training.data.storage import atomic_dir
 from training.data.video_writer import write_mp4
+from training.device import DEVICE_CHOICES, DTYPE_CHOICES, resolve, runtime_params
 from training.inference.paint import PaintConfig, PaintResult, paint
 from training.plots import curves_png
 from training.tracking import REGISTERED_MODELS
@@ -246,6 +247,7 @@ def write_outputs(
     *,
     source: Path | None = None,
     protected: dict[str, Path] | None = None,
+    runtime: dict[str, str] | None = None,
 ) -> list[Path]:
     """Keyframes ``NNN.png`` (000 = white canvas) at the painting's ``size`` (long side capped at
     ``MAX_OUTPUT_SIDE``), ``process.mp4``, ``steps.jpg`` (each update with its text and mask) and
@@ -289,6 +291,7 @@ def write_outputs(
             "output_size": [width, height],
             "downscaled": (width, height) != tuple(size),
             "files": sorted(names),
+            **({"runtime": runtime} if runtime else {}),  # the device and dtype the models ran in
         }
         (tmp / MARKER).write_text(json.dumps(marker, indent=1) + "\n", encoding="utf-8")
         # mkdtemp / mkstemp create 0700 / 0600: give the folder and files the modes the user's umask asks for
@@ -367,6 +370,18 @@ def add_paint_parser(subparsers: argparse._SubParsersAction) -> argparse.Argumen
     )
     p.add_argument("--distance", choices=("auto", "lpips", "colour-structure"), default="auto")
     p.add_argument("--seed", type=int_in_range(0, 2**32 - 1), default=0)
+    p.add_argument(
+        "--device",
+        choices=DEVICE_CHOICES,
+        default="auto",
+        help="where the models run (default auto: CUDA when present, else the CPU)",
+    )
+    p.add_argument(
+        "--dtype",
+        choices=DTYPE_CHOICES,
+        default="auto",
+        help="inference dtype of the models (default auto: fp32 on the CPU, bf16 on CUDA)",
+    )
     p.set_defaults(func=run_paint_cli)
     return p
 
@@ -383,9 +398,18 @@ def run_paint_cli(args: argparse.Namespace) -> int:
     protected = protected_folders(data_root)
     check_out_folder(args.out, protected)
     target, painting_size = read_painting(args.image)
-    renderer = load_renderer(resolve_model(args.renderer, REGISTERED_MODELS["renderer"], uri))
+    try:
+        device, dtype = resolve(args.device, args.dtype)
+    except ValueError as exc:  # --device cuda without CUDA: one line, before a model is loaded
+        raise ValueError(f"--device {args.device}: {exc}") from None
+    renderer = load_renderer(resolve_model(args.renderer, REGISTERED_MODELS["renderer"], uri)).to(device, dtype)
     masks = load_mask_generator(resolve_model(args.mask_generator, REGISTERED_MODELS["mask_generator"], uri))
-    text = TextGenerator.load(resolve_model(args.text_generator, REGISTERED_MODELS["text_generator"], uri))
+    masks.to(device, dtype)
+    text = TextGenerator.load(
+        resolve_model(args.text_generator, REGISTERED_MODELS["text_generator"], uri),
+        device=str(device),
+        dtype=str(dtype).removeprefix("torch."),
+    )
     config = PaintConfig(num_inference_steps=args.steps, dt_s=args.dt, max_steps=args.max_updates, seed=args.seed)
     bar = tqdm(total=config.max_steps, desc="canvas updates", unit="update")
 
@@ -395,7 +419,8 @@ def run_paint_cli(args: argparse.Namespace) -> int:
 
     result = paint(target, renderer, masks, text.generate, make_backend(args.distance), config, on_step=on_step)
     bar.close()
-    written = write_outputs(result, painting_size, args.out, source=args.image, protected=protected)
+    runtime = runtime_params(device, dtype)
+    written = write_outputs(result, painting_size, args.out, source=args.image, protected=protected, runtime=runtime)
     seconds = [step.seconds for step in result.steps]
     per_update = f"{np.mean(seconds):.2f} s per canvas update (max {max(seconds):.2f})" if seconds else "no update"
     curve = result.distance_curve()
@@ -405,6 +430,7 @@ def run_paint_cli(args: argparse.Namespace) -> int:
         at += f", downscaled from {painting_size[0]}x{painting_size[1]}: outputs are at most {MAX_OUTPUT_SIDE} px"
     print(
         f"{len(result.steps)} updates ({result.stop_reason}), D̄ to the target {curve[0]:.3f} -> {curve[-1]:.3f} "
-        f"[{result.distance_name}], {per_update}; wrote {len(written)} files to {args.out} ({at})"
+        f"[{result.distance_name}], {per_update} on {runtime['device']} in {runtime['dtype']}; "
+        f"wrote {len(written)} files to {args.out} ({at})"
     )
     return 0

@@ -19,9 +19,9 @@ from torch import nn
 from transformers import CLIPTextModel, CLIPTokenizer
 
 from .blocks import TimeEncoder
-from .codec import Codec, downsample_factor, encode_images, latent_channels
+from .codec import Codec, PixelCodec, downsample_factor, encode_images, latent_channels
 from .conditioning import encode_text, images_to_tensor, masks_to_tensor
-from .loading import freeze, load_codec, set_conv_in, set_conv_out
+from .loading import freeze, load_codec, preset_codec, preset_text_encoder, preset_unet, set_conv_in, set_conv_out
 from .presets import Preset, resolve_source
 
 CONFIG_NAME = "mask_generator.json"
@@ -41,9 +41,10 @@ class MaskGeneratorCore(nn.Module):
         time_token = self.time_encoder(dt_s)[:, None, :].to(text_emb.dtype)
         if keep_time is not None:
             time_token = time_token * keep_time.view(-1, 1, 1).to(time_token.dtype)
-        cond = torch.cat([text_emb, time_token], dim=1)
+        dtype = self.unet.dtype  # float32 in training (autocast casts), the inference dtype otherwise
+        cond = torch.cat([text_emb, time_token], dim=1).to(dtype)
         timestep = torch.zeros(spatial.shape[0], dtype=torch.long, device=spatial.device)
-        return self.unet(spatial, timestep, encoder_hidden_states=cond).sample
+        return self.unet(spatial.to(dtype), timestep, encoder_hidden_states=cond).sample
 
 
 class MaskGenerator:
@@ -66,17 +67,22 @@ class MaskGenerator:
     # ---------------------------------------------------------------- construction
     @classmethod
     def from_preset(cls, preset: Preset) -> MaskGenerator:
-        """Initialise from the preset's pretrained SD UNet (input widened to 2·latent+1, output 1 channel)."""
-        codec = load_codec(preset.base, "vae")
-        unet = UNet2DConditionModel.from_pretrained(preset.base, subfolder="unet")
+        """Initialise from the preset's SD UNet (input widened to 2·latent+1, output 1 channel): pretrained, or
+        (``preset.init`` "random") its architecture with random weights."""
+        codec = preset_codec(preset)
+        unet = preset_unet(preset, "mask")
         cells = downsample_factor(codec) ** 2 if preset.mask_space_to_depth else 1
         set_conv_in(unet, 2 * latent_channels(codec) + cells)
         set_conv_out(unet, cells)
         cross = int(unet.config.cross_attention_dim)
         time_encoder = TimeEncoder(out_dim=cross, hidden_dims=preset.time_hidden_dims)
-        tokenizer = CLIPTokenizer.from_pretrained(preset.base, subfolder="tokenizer")
-        text_encoder = CLIPTextModel.from_pretrained(preset.base, subfolder="text_encoder")
-        info = {"preset": preset.name, "base": preset.base, "space_to_depth": bool(preset.mask_space_to_depth)}
+        tokenizer, text_encoder = preset_text_encoder(preset)
+        info = {
+            "preset": preset.name,
+            "init": preset.init,
+            "base": preset.base,
+            "space_to_depth": bool(preset.mask_space_to_depth),
+        }
         return cls(MaskGeneratorCore(unet, time_encoder), codec, tokenizer, text_encoder, preset.resolution, info)
 
     @classmethod
@@ -109,10 +115,20 @@ class MaskGenerator:
         (path / CONFIG_NAME).write_text(json.dumps({"resolution": self.resolution, "info": self.info}, indent=1))
         return path
 
-    def to(self, device: torch.device | str) -> MaskGenerator:
-        for m in (self.core, self.codec, self.text_encoder):
-            m.to(device)
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> MaskGenerator:
+        """Every module on ``device``, cast to ``dtype`` when given (inference; inputs follow the weights)."""
+        for m in (self.core, self.text_encoder):
+            m.to(device=device, dtype=dtype)
+        # the pixel codec has no weights in its maths: moved, never cast (diffusers warns on a cast)
+        if dtype is not None and not isinstance(self.codec, PixelCodec):
+            self.codec.to(device, dtype)
+        else:
+            self.codec.to(device)
         return self
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.core.parameters()).dtype
 
     @property
     def device(self) -> torch.device:

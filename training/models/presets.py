@@ -45,7 +45,7 @@ teacher-forced step lost to copying I_{t-1} (0.180 vs 0.184 D̄ on 24 validation
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass, field, replace
 from pathlib import Path
 
 import torch
@@ -127,10 +127,93 @@ class Preset:
     mask_space_to_depth: bool = False
     # reference attention whose queries and keys know each token's place on the canvas (tiny only)
     reference_positional: bool = False
+    # "pretrained": the parts load from base / renderer_unet / image_encoder; "random": the same architectures
+    # built from their configs (PAPER_ARCHITECTURE) with random weights, nothing loaded (paper-scale throughput
+    # and memory runs on a machine without the weights)
+    init: str = "pretrained"
+    # with init "random": per part ("unet", "vae", "text_encoder", "image_encoder") config fields overriding
+    # PAPER_ARCHITECTURE's (a scaled-down variant on the same code path, e.g. for tests)
+    architecture: dict | None = field(default=None, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.init not in INITS:
+            raise ValueError(f"init {self.init!r}: use one of {', '.join(INITS)}")
 
     def to_dict(self) -> dict:
         return asdict(self)
 
+    def part_config(self, part: str) -> dict:
+        """The config a random-initialised ``part`` is built from: PAPER_ARCHITECTURE's, with the overrides."""
+        return {**PAPER_ARCHITECTURE[part], **((self.architecture or {}).get(part) or {})}
+
+
+INITS = ("pretrained", "random")
+
+# The paper's architectures (App. A), for init "random": the SD-1.5 UNet (Realistic Vision V5.1, g_u and g_r's
+# initialisation, is the same architecture) and VAE, CLIP ViT-L/14's text encoder (g_p) and vision tower.
+SD15_UNET = dict(
+    sample_size=64,
+    in_channels=4,
+    out_channels=4,
+    layers_per_block=2,
+    block_out_channels=(320, 640, 1280, 1280),
+    down_block_types=("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
+    up_block_types=("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
+    cross_attention_dim=768,
+    attention_head_dim=8,
+    norm_num_groups=32,
+    flip_sin_to_cos=True,
+    freq_shift=0,
+    downsample_padding=1,
+)
+SD15_VAE = dict(
+    in_channels=3,
+    out_channels=3,
+    latent_channels=4,
+    block_out_channels=(128, 256, 512, 512),
+    down_block_types=("DownEncoderBlock2D",) * 4,
+    up_block_types=("UpDecoderBlock2D",) * 4,
+    layers_per_block=2,
+    norm_num_groups=32,
+    sample_size=512,
+    scaling_factor=0.18215,
+)
+CLIP_L14_TEXT = dict(
+    vocab_size=49408,
+    hidden_size=768,
+    intermediate_size=3072,
+    num_hidden_layers=12,
+    num_attention_heads=12,
+    max_position_embeddings=77,
+    hidden_act="quick_gelu",
+    projection_dim=768,
+)
+CLIP_L14_VISION = dict(
+    hidden_size=1024,
+    intermediate_size=4096,
+    num_hidden_layers=24,
+    num_attention_heads=16,
+    image_size=224,
+    patch_size=14,
+    hidden_act="quick_gelu",
+    projection_dim=768,
+)
+SD15_SCHEDULER = dict(
+    num_train_timesteps=1000,
+    beta_start=0.00085,
+    beta_end=0.012,
+    beta_schedule="scaled_linear",
+    prediction_type="epsilon",
+    steps_offset=1,
+    clip_sample=False,
+)
+PAPER_ARCHITECTURE = {
+    "unet": SD15_UNET,
+    "vae": SD15_VAE,
+    "text_encoder": CLIP_L14_TEXT,
+    "image_encoder": CLIP_L14_VISION,
+    "scheduler": SD15_SCHEDULER,
+}
 
 PAPER = Preset(
     name="paper",
@@ -141,7 +224,9 @@ PAPER = Preset(
     image_encoder=PAPER_IMAGE_ENCODER,
     image_encoder_subfolder="",
     text_generator=PAPER_TEXT_GENERATOR,
-    mixed_precision="fp16",
+    # the paper trains in fp16; bf16 has float32's exponent range (no loss scaling) at the same speed on Ampere
+    # and Hopper. The training assets pass their resolved TrainConfig.dtype instead (fp16 where bf16 is missing)
+    mixed_precision="bf16",
     feature_channels=16,
     feature_block_channels=(32, 96, 256),
     time_hidden_dims=(256, 512),
@@ -197,10 +282,15 @@ def tiny_preset(root: Path | str, seed: int = 0) -> Preset:
     return replace(_TINY_TEMPLATE, base=str(root), renderer_unet=str(root), image_encoder=str(root), text_generator="")
 
 
-def get_preset(name: str, tiny_root: Path | str | None = None) -> Preset:
-    """``paper`` or ``tiny`` (the latter needs ``tiny_root``, the folder for its random base models)."""
+def get_preset(name: str, tiny_root: Path | str | None = None, init: str = "pretrained") -> Preset:
+    """``paper`` or ``tiny`` (the latter needs ``tiny_root``, the folder for its random base models).
+
+    ``init`` "random" builds the paper's architectures with random weights; the tiny preset is random-initialised
+    (its base folder) whatever ``init`` says."""
+    if init not in INITS:
+        raise ValueError(f"init {init!r}: use one of {', '.join(INITS)}")
     if name == "paper":
-        return PAPER
+        return PAPER if init == "pretrained" else replace(PAPER, init=init)
     if name == "tiny":
         if tiny_root is None:
             raise ValueError("the tiny preset needs tiny_root: a folder where its random base models are kept")

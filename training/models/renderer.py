@@ -32,7 +32,17 @@ from transformers import CLIPTextModel, CLIPTokenizer, CLIPVisionModelWithProjec
 from .blocks import FeatureEncoder, NextClipGenerator, TimeEncoder
 from .codec import Codec, PixelCodec, decode_latents, downsample_factor, encode_images, latent_channels
 from .conditioning import clip_image_embeds, encode_text, images_to_tensor, masks_to_tensor, tensor_to_images
-from .loading import freeze, load_codec, set_conv_in, set_conv_out
+from .loading import (
+    freeze,
+    load_codec,
+    preset_codec,
+    preset_image_encoder,
+    preset_scheduler,
+    preset_text_encoder,
+    preset_unet,
+    set_conv_in,
+    set_conv_out,
+)
 from .presets import Preset, resolve_source
 from .reference_attention import install_reference_attention
 
@@ -101,8 +111,10 @@ class RendererCore(nn.Module):
         """Run g_r on E(I_T); its self-attention tokens go to the bank g_u reads."""
         self.bank.clear()
         t0 = torch.zeros(target_latents.shape[0], dtype=torch.long, device=target_latents.device)
-        cond = clip_target[:, None, :].to(target_latents.dtype)
-        self.reference_net(target_latents, t0, encoder_hidden_states=cond)
+        # inputs in g_r's own dtype: the frozen encoders hand over float32, inference may run g_r in bf16
+        dtype = self.reference_net.dtype
+        cond = clip_target[:, None, :].to(dtype)
+        self.reference_net(target_latents.to(dtype), t0, encoder_hidden_states=cond)
 
     def denoise(
         self,
@@ -113,8 +125,10 @@ class RendererCore(nn.Module):
         tokens: torch.Tensor,
     ) -> torch.Tensor:
         """ε prediction of g_u; the bank must hold the reference tokens."""
-        features = self.feature_encoder(torch.cat([prev_images, masks], dim=1)).to(noisy.dtype)
-        return self.unet(torch.cat([noisy, features], dim=1), timesteps, encoder_hidden_states=tokens).sample
+        dtype = self.unet.dtype  # float32 in training (autocast casts), the inference dtype otherwise
+        features = self.feature_encoder(torch.cat([prev_images, masks], dim=1)).to(dtype)
+        x = torch.cat([noisy.to(dtype), features], dim=1)
+        return self.unet(x, timesteps, encoder_hidden_states=tokens.to(dtype)).sample
 
     def condition_tokens(
         self,
@@ -179,14 +193,13 @@ class Renderer:
     # ---------------------------------------------------------------- construction
     @classmethod
     def from_preset(cls, preset: Preset) -> Renderer:
-        codec = load_codec(preset.base, "vae")
+        """Initialise from the preset's parts: pretrained, or (``preset.init`` "random") their architectures."""
+        codec = preset_codec(preset)
         lc = latent_channels(codec)
-        unet = UNet2DConditionModel.from_pretrained(preset.renderer_unet, subfolder=preset.renderer_unet_subfolder)
-        reference_net = UNet2DConditionModel.from_pretrained(
-            preset.renderer_unet, subfolder=preset.renderer_unet_subfolder
-        )
+        unet = preset_unet(preset, "renderer")
+        reference_net = preset_unet(preset, "renderer")
         set_conv_in(unet, lc + preset.feature_channels)
-        scheduler = DDPMScheduler.from_pretrained(preset.base, subfolder="scheduler")
+        scheduler = preset_scheduler(preset)
         # a change is only a well-defined target for a sample-predicting model
         residual = preset.renderer_residual and scheduler.config.prediction_type == "sample"
         alpha = residual and preset.renderer_alpha
@@ -197,9 +210,7 @@ class Renderer:
             with torch.no_grad():
                 unet.conv_out.bias[:lc].fill_(ALPHA_INIT_LOGIT)
         cross = int(unet.config.cross_attention_dim)
-        image_encoder = CLIPVisionModelWithProjection.from_pretrained(
-            preset.image_encoder, subfolder=preset.image_encoder_subfolder
-        )
+        image_encoder = preset_image_encoder(preset)
         clip_dim = int(image_encoder.config.projection_dim)
         factor = downsample_factor(codec)
         core = RendererCore(
@@ -216,16 +227,18 @@ class Renderer:
             NextClipGenerator(clip_dim=clip_dim, out_dim=cross),
             positional=preset.reference_positional,
         )
+        tokenizer, text_encoder = preset_text_encoder(preset)
         return cls(
             core,
             codec,
-            CLIPTokenizer.from_pretrained(preset.base, subfolder="tokenizer"),
-            CLIPTextModel.from_pretrained(preset.base, subfolder="text_encoder"),
+            tokenizer,
+            text_encoder,
             image_encoder,
             scheduler,
             preset.resolution,
             {
                 "preset": preset.name,
+                "init": preset.init,
                 "base": preset.base,
                 "renderer_unet": preset.renderer_unet,
                 "residual": residual,
@@ -277,10 +290,20 @@ class Renderer:
         (path / CONFIG_NAME).write_text(json.dumps({"resolution": self.resolution, "info": self.info}, indent=1))
         return path
 
-    def to(self, device: torch.device | str) -> Renderer:
-        for m in (self.core, self.codec, self.text_encoder, self.image_encoder):
-            m.to(device)
+    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> Renderer:
+        """Every module on ``device``, cast to ``dtype`` when given (inference; inputs follow the weights)."""
+        for m in (self.core, self.text_encoder, self.image_encoder):
+            m.to(device=device, dtype=dtype)
+        # the pixel codec has no weights in its maths: moved, never cast (diffusers warns on a cast)
+        if dtype is not None and not isinstance(self.codec, PixelCodec):
+            self.codec.to(device, dtype)
+        else:
+            self.codec.to(device)
         return self
+
+    @property
+    def dtype(self) -> torch.dtype:
+        return next(self.core.parameters()).dtype
 
     @property
     def device(self) -> torch.device:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import math
 import re
 import shutil
@@ -42,6 +43,7 @@ LogFn = Callable[[int, dict[str, float]], None]
 CHECKPOINTS = "checkpoints"
 _STEP_DIR = re.compile(r"^step-(\d+)$")
 KEEP_CHECKPOINTS = 2
+LOG = logging.getLogger(__name__)
 MAX_GRAD_NORM = 1.0  # HF Trainer's default, which LLaVA-1.5's scripts keep
 
 
@@ -58,6 +60,7 @@ class TextGeneratorResult:
     resumed_from_step: int
     final_loss: float
     train_seconds: float
+    resumed_optimizer_state: bool = False  # False on a fresh start, or a resume from weights only
 
 
 def _fingerprint(conversations: list[Conversation]) -> str:
@@ -142,27 +145,36 @@ def _optimizer(model: torch.nn.Module, preset: TextGeneratorPreset) -> torch.opt
     return torch.optim.AdamW(groups, weight_decay=preset.weight_decay)
 
 
-def _save_checkpoint(out_dir: Path, step: int, model, optimizer, state: dict) -> Path:
+def _save_checkpoint(out_dir: Path, step: int, model, optimizer, state: dict, keep: int = KEEP_CHECKPOINTS) -> Path:
+    """Trainable weights (LoRA adapter + projector, or the tiny model), RNG, step; the optimizer unless None."""
     target = out_dir / CHECKPOINTS / f"step-{step:07d}"
     with atomic_dir(target) as tmp:
         model.save_pretrained(tmp / "weights")
-        torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+        if optimizer is not None:
+            torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
         rng = {"torch": torch.get_rng_state()}
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
         torch.save(rng, tmp / "rng.pt")
-        (tmp / "state.json").write_text(json.dumps({**state, "step": step}, indent=1), encoding="utf-8")
-    _prune_checkpoints(out_dir)
+        meta = {**state, "step": step, "optimizer_state": optimizer is not None}
+        (tmp / "state.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
+    _prune_checkpoints(out_dir, keep)
     return target
 
 
-def _restore_state(checkpoint: Path, optimizer: torch.optim.Optimizer, device: torch.device) -> None:
-    """Optimizer moments and RNG state (LoRA dropout) as they were when `checkpoint` was written."""
-    optimizer.load_state_dict(torch.load(checkpoint / "optimizer.pt", map_location=device))
+def _restore_state(checkpoint: Path, optimizer: torch.optim.Optimizer, device: torch.device) -> bool:
+    """Optimizer moments (when the checkpoint has them) and RNG state (LoRA dropout) as they were when
+    `checkpoint` was written; True when the optimizer state was restored."""
+    restored = (checkpoint / "optimizer.pt").is_file()
+    if restored:
+        optimizer.load_state_dict(torch.load(checkpoint / "optimizer.pt", map_location=device))
+    else:
+        LOG.warning("resuming %s from weights only (no optimizer state): AdamW starts fresh", checkpoint)
     rng = torch.load(checkpoint / "rng.pt", weights_only=False)
     torch.set_rng_state(rng["torch"])
     if "cuda" in rng and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(rng["cuda"])
+    return restored
 
 
 def _check_resume(checkpoint: Path, run: dict) -> dict:
@@ -191,13 +203,17 @@ def train_text_generator(
     save_every: int | None = None,
     image_folder: Path | str | None = None,
     device: str | None = None,
+    save_optimizer_state: bool = False,
+    keep_checkpoints: int = KEEP_CHECKPOINTS,
 ) -> TextGeneratorResult:
     """Train g_text on a LLaVA conversation JSON; resumes from the newest checkpoint in `out_dir`.
 
     `epochs`, `lr`, `batch_size`, `base_model` (hub id or folder), `micro_batch_size` override the preset
     when given. The loss covers only the answer tokens. `log(step, metrics)` is called after every
     optimizer step with loss, lr, epoch and grad_norm. A checkpoint is written every `save_every` steps
-    (default: every epoch) and at the end.
+    (default: every epoch) and at the end: the trainable weights, and with `save_optimizer_state` the optimizer
+    state too (an exact resume; without it a resume starts a fresh optimizer). The `keep_checkpoints` newest
+    are kept.
     """
     started = time.perf_counter()
     config = get_preset(preset).with_overrides(
@@ -233,8 +249,7 @@ def train_text_generator(
     model = _build_model(config, base, dev, checkpoint / "weights" if checkpoint else None)
     processor = load_processor(base)
     optimizer = _optimizer(model, config)
-    if checkpoint is not None:
-        _restore_state(checkpoint, optimizer, dev)
+    resumed_optimizer = checkpoint is not None and _restore_state(checkpoint, optimizer, dev)
     model.train()
     every = save_every or steps_per_epoch
     token_cache: dict = {}
@@ -281,7 +296,8 @@ def train_text_generator(
                 },
             )
         if done % every == 0 or done == total:
-            _save_checkpoint(out, done, model, optimizer, {"run": run, "loss": loss_value})
+            saved_optimizer = optimizer if save_optimizer_state else None
+            _save_checkpoint(out, done, model, saved_optimizer, {"run": run, "loss": loss_value}, keep_checkpoints)
 
     final = out / "final"
     with atomic_dir(final) as tmp:
@@ -305,6 +321,7 @@ def train_text_generator(
         epochs=config.epochs,
         steps=total,
         resumed_from_step=start_step,
+        resumed_optimizer_state=resumed_optimizer,
         final_loss=loss_value,
         train_seconds=time.perf_counter() - started,
     )

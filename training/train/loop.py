@@ -3,13 +3,18 @@
 Randomness is indexed by step (batch choice, noise, dropout come from generators seeded with
 (seed, step, process)), so a run resumed from the checkpoint at step k continues exactly as the
 uninterrupted run would. Checkpoints (``out_dir/checkpoints/step-N``: trainable weights as safetensors,
-optimizer state, step and losses) are written atomically by the main process; the newest complete one
-is resumed from on start.
+step and losses, and with ``save_optimizer_state`` the optimizer state) are written atomically by the main
+process; the newest complete one is resumed from on start, the ``keep_checkpoints`` newest are kept.
+
+Weights only by default: AdamW's two moments double a checkpoint (~7 GB of weights + ~14 GB of moments for the
+paper-scale renderer, kept twice). A run resumed from weights only continues from its step with a fresh
+optimizer (``TrainResult.extra["resumed_optimizer_state"]`` False): close to, not exactly, the uninterrupted run.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import re
 import shutil
 import time
@@ -26,6 +31,8 @@ from torch import nn
 from training.data.storage import atomic_dir
 
 LogFn = Callable[[int, dict], None]
+LOG = logging.getLogger(__name__)
+OPTIMIZER_FILE = "optimizer.pt"
 _STEP_DIR = re.compile(r"^step-(\d+)$")
 
 
@@ -99,24 +106,30 @@ def run_training(
     log_every: int = 10,
     max_grad_norm: float = 1.0,
     time_budget_s: float | None = None,
+    device: str | torch.device | None = "auto",
+    save_optimizer_state: bool = False,
 ) -> TrainResult:
     """Train ``core`` for ``steps`` optimizer steps with AdamW, resuming from out_dir/checkpoints.
 
     ``loss_fn(model, indices, generator, device)`` returns the batch loss; ``save_model(core, folder)``
     writes the final model. ``log(step, metrics)`` is called on the main process every ``log_every`` steps
     and at the end. With ``time_budget_s`` the run stops (checkpointed, model saved) after the first step
-    that ends past the budget; ``TrainResult.steps`` then says how many steps were done.
+    that ends past the budget; ``TrainResult.steps`` then says how many steps were done. ``device``: auto
+    (CUDA when present) or cpu / cuda; ``mixed_precision``: accelerate's no / bf16 / fp16.
     """
-    if steps < 1 or batch_size < 1 or checkpoint_every < 1:
+    from training.device import resolve_device
+
+    if steps < 1 or batch_size < 1 or checkpoint_every < 1 or keep_checkpoints < 1:
         raise ValueError(
-            f"steps, batch_size and checkpoint_every must be >= 1 (got {steps}, {batch_size}, {checkpoint_every})"
+            "steps, batch_size, checkpoint_every and keep_checkpoints must be >= 1 "
+            f"(got {steps}, {batch_size}, {checkpoint_every}, {keep_checkpoints})"
         )
     started = time.perf_counter()
     out_dir = Path(out_dir)
     ckpt_dir = out_dir / "checkpoints"
     accelerator = Accelerator(
         mixed_precision=mixed_precision,
-        cpu=not torch.cuda.is_available(),
+        cpu=resolve_device(device).type == "cpu",
         # g_r's last layers after its final self-attention feed nothing (only attention inputs are read)
         kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)],
     )
@@ -126,12 +139,18 @@ def run_training(
     model, optimizer = accelerator.prepare(core, optimizer)
     plain = accelerator.unwrap_model(model)
 
-    start, losses = 0, []
+    start, losses, resumed_optimizer = 0, [], False
     last = latest_checkpoint(ckpt_dir)
     if last is not None:
         state = json.loads((last / "state.json").read_text())
         plain.load_state_dict(load_file(last / "model.safetensors", device=str(accelerator.device)))
-        optimizer.load_state_dict(torch.load(last / "optimizer.pt", map_location=accelerator.device))
+        resumed_optimizer = (last / OPTIMIZER_FILE).is_file()
+        if resumed_optimizer:
+            optimizer.load_state_dict(torch.load(last / OPTIMIZER_FILE, map_location=accelerator.device))
+        else:
+            LOG.warning(
+                "resuming %s from weights only (no optimizer state): AdamW starts fresh at step %s", last, state["step"]
+            )
         start, losses = int(state["step"]), list(state["losses"])
     resumed_from = start
 
@@ -156,7 +175,8 @@ def run_training(
         out_of_time = bool(accelerator.reduce(flag, reduction="sum").item() > 0) if world > 1 else bool(flag.item())
         final = done == steps or out_of_time
         if done % checkpoint_every == 0 or final:
-            _save_checkpoint(accelerator, plain, optimizer, ckpt_dir, done, losses, keep_checkpoints)
+            saved_optimizer = optimizer if save_optimizer_state else None
+            _save_checkpoint(accelerator, plain, saved_optimizer, ckpt_dir, done, losses, keep_checkpoints)
         if log is not None and accelerator.is_main_process and (done % log_every == 0 or final):
             window = losses[-log_every:]
             log(done, {"loss": float(np.mean(window))})
@@ -168,16 +188,21 @@ def run_training(
         with atomic_dir(model_dir) as tmp:
             save_model(plain, tmp)
     accelerator.wait_for_everyone()
-    return TrainResult(model_dir, len(losses), losses, resumed_from, time.perf_counter() - started, ckpt_dir)
+    extra = {"resumed_optimizer_state": resumed_optimizer} if resumed_from else {}
+    seconds = time.perf_counter() - started
+    return TrainResult(model_dir, len(losses), losses, resumed_from, seconds, ckpt_dir, extra)
 
 
 def _save_checkpoint(accelerator, plain, optimizer, ckpt_dir: Path, step: int, losses, keep: int) -> None:
+    """step-N: the trained weights, step and losses, and the optimizer state unless ``optimizer`` is None."""
     if accelerator.is_main_process:
         with atomic_dir(ckpt_dir / f"step-{step}") as tmp:
             state = {k: v.detach().contiguous().cpu() for k, v in plain.state_dict().items()}
             save_file(state, tmp / "model.safetensors")
-            torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
-            (tmp / "state.json").write_text(json.dumps({"step": step, "losses": losses}))
+            if optimizer is not None:
+                torch.save(optimizer.state_dict(), tmp / OPTIMIZER_FILE)
+            meta = {"step": step, "losses": losses, "optimizer_state": optimizer is not None}
+            (tmp / "state.json").write_text(json.dumps(meta))
         old = sorted((int(m.group(1)), p) for p in ckpt_dir.iterdir() if (m := _STEP_DIR.match(p.name)))
         for _, p in old[:-keep]:
             shutil.rmtree(p, ignore_errors=True)

@@ -45,6 +45,10 @@ def train_renderer(
     time_budget_s: float | None = None,
     log_every: int = 10,
     drop_p: float = DROP_P,
+    device: str = "auto",
+    mixed_precision: str | None = None,
+    save_optimizer_state: bool = False,
+    keep_checkpoints: int = 2,
 ) -> TrainResult:
     """Train the renderer on the manifest's train rows (ground-truth text and M_t); resumes when possible."""
     preset = resolve_source(preset)
@@ -109,5 +113,9 @@ def train_renderer(
         checkpoint_every=checkpoint_every,
         time_budget_s=time_budget_s,
         log_every=log_every,
-        mixed_precision=hp.mixed_precision if hp else "no",
+        # None: the preset's (accelerate no / bf16 / fp16); the assets pass the resolved TrainConfig.dtype
+        mixed_precision=mixed_precision or (hp.mixed_precision if hp else "no"),
+        device=device,
+        save_optimizer_state=save_optimizer_state,
+        keep_checkpoints=keep_checkpoints,
     )
