@@ -17,7 +17,7 @@ from training.data.difference import binarize, distance_maps, make_backend, mean
 from training.data.images import read_rgb, write_image
 from training.data.pairs import make_pairs, white_canvas
 from training.data.previews import MAX_PREVIEW_WIDTH, frame_strip, markdown_image
-from training.data.quality import masks_nonempty
+from training.data.quality_gates import masks_nonempty
 from training.data.storage import atomic_dir, write_parquet
 
 

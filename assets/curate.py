@@ -15,14 +15,14 @@ from assets.metadata import check_result, stop_on_failed_checks
 from pipelines.partition_lock import hold_partition
 from pipelines.partitions import videos_partitions
 from pipelines.resources import ModelsResource, StorageResource
-from training.data.grounding import weights_available
+from training.data.grounding_dino import weights_available
+from training.data.hand_detector import GroundingOccluderDetector
 from training.data.images import read_rgb
 from training.data.keyframes import KeyframeConfig, KeyframeSelection, select_keyframes
-from training.data.occluders_grounding import GroundingOccluderDetector
 from training.data.previews import markdown_image, table_strip
-from training.data.quality import MIN_KEYFRAMES, enough_keyframes, target_exists
+from training.data.quality_gates import MIN_KEYFRAMES, enough_keyframes, target_exists
 from training.data.storage import atomic_dir, write_parquet
-from training.data.tables import LazyFrames, corners_array, table_surrounds
+from training.data.table_readers import LazyFrames, corners_array, table_surrounds
 
 
 class KeyframesConfig(dg.Config):

@@ -19,6 +19,8 @@ from pydantic import Field
 from assets.dataset import read_latest, training_dataset
 from assets.metadata import table_metadata
 from assets.training import mask_generator, renderer, text_generator
+from evaluation.benchmark_runner import EXPERIMENT as BENCHMARK_EXPERIMENT
+from evaluation.benchmark_runner import BenchmarkResult, distance_label, validation_sequences
 from evaluation.budget import RELEASED_MAX_UPDATES, UPDATE_FACTOR, StepBudget
 from evaluation.groups import (
     VAL_GROUP,
@@ -35,8 +37,6 @@ from evaluation.groups import (
 from evaluation.methods import ABLATIONS, OURS, Method, method_grid
 from evaluation.metrics.fid import FID_WEIGHTS_URL
 from evaluation.reconstruct import ReconstructConfig, load_registered_models
-from evaluation.runner import EXPERIMENT as BENCHMARK_EXPERIMENT
-from evaluation.runner import BenchmarkResult, distance_label, validation_sequences
 from pipelines.resources import MLflowResource, StorageResource
 from training.data.difference import make_backend
 from training.data.storage import atomic_dir, atomic_path

@@ -17,11 +17,11 @@ from pipelines.resources import MLflowResource, ModelsResource, StorageResource
 from training.data.canvas import CanvasDetector
 from training.data.canvas.contour import ContourCanvasDetector
 from training.data.canvas.geometry import rectified_size, rectify, rectify_surround
-from training.data.canvas.grounding import GroundingCanvasDetector
+from training.data.canvas.paper_detector import GroundingCanvasDetector
 from training.data.canvas.tracking import CanvasObservation, track_canvas
 from training.data.catalog import find_video
 from training.data.frames import iter_sampled_frames
-from training.data.grounding import weights_available
+from training.data.grounding_dino import weights_available
 from training.data.images import encode_image, read_rgb, write_image
 from training.data.keyframes.border import SURROUND_LONG_SIDE, SURROUND_MARGIN
 from training.data.previews import (
@@ -34,9 +34,9 @@ from training.data.previews import (
     video_thumbnails,
 )
 from training.data.probe import VideoError, check_sampled_frames, probe_video
-from training.data.quality import canvas_found
+from training.data.quality_gates import canvas_found
 from training.data.storage import atomic_dir, write_bytes, write_parquet
-from training.data.tables import corners_array, iter_table_frames
+from training.data.table_readers import corners_array, iter_table_frames
 
 
 @dg.asset(

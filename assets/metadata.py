@@ -3,7 +3,7 @@
 import dagster as dg
 import pandas as pd
 
-from training.data.quality import Verdict
+from training.data.quality_gates import Verdict
 
 
 def _plain(value: object) -> object:

@@ -18,9 +18,9 @@ from assets.dataset import read_latest, training_dataset
 from pipelines.resources import MLflowResource, StorageResource
 from training.data.images import read_rgb
 from training.data.previews import markdown_image
+from training.experiment_tracking import REGISTERED_MODELS, TrackedRun
 from training.models.presets import Preset, get_preset
 from training.plots import loss_curve_png
-from training.tracking import REGISTERED_MODELS, TrackedRun
 
 EXPERIMENT = "inverse-painting/training"
 TRAINING_KIND = {"inverse-painting/kind": "training"}

@@ -27,12 +27,12 @@ import pandas as pd
 from pipelines.definitions import build_definitions
 from pipelines.demo import chain_config
 from pipelines.instance import prepare_environment
-from pipelines.runner import register_videos, run_per_video_chain
+from pipelines.job_runs import register_videos, run_per_video_chain
 from training.data.canvas.geometry import corner_error
 from training.data.difference import iou
 from training.data.images import read_gray
 from training.data.studio import Studio, StudioConfig, generate_studio
-from training.data.tables import corners_array
+from training.data.table_readers import corners_array
 
 CHANGE_LEVEL = 8  # a true change: some channel differs by more than 8/255 between the two canvas states
 

@@ -314,7 +314,7 @@ def _lpips_package_per_pair(backend: LpipsDistance, pairs: list) -> tuple[float,
 
 def _official_chain() -> tuple[list[np.ndarray], np.ndarray] | None:
     """The released painting as I_0 (white) … I_K and I_T, or None when ../shared/realdata is absent."""
-    from training.data.official import read_official_layout
+    from training.data.official_release import read_official_layout
 
     root = OFFICIAL / "sample_data" / "train"
     if not root.is_dir():
@@ -392,7 +392,7 @@ def timing(data: Path, repeats: int = 5, threads: int | None = None) -> None:
 
 def official(root: Path = OFFICIAL) -> None:
     """IoU of our binary masks vs the authors' released LPIPS masks (binarised at α = 0.2)."""
-    from training.data.official import read_official_layout
+    from training.data.official_release import read_official_layout
 
     seq = read_official_layout(root / "sample_data" / "train")[0]
     masks_dir = root / "sample_data_processed" / "train" / "lpips" / seq.name

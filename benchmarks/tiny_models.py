@@ -29,7 +29,7 @@ import torch
 from training.data.difference import iou, make_backend, mean_distance
 from training.data.images import read_gray, read_rgb
 from training.inference.paint import PaintConfig, choose_mask, paint
-from training.models.conditioning import images_to_tensor, tensor_to_images
+from training.models.frozen_encoders import images_to_tensor, tensor_to_images
 from training.models.mask_generator import load_mask_generator
 from training.models.presets import tiny_preset
 from training.models.renderer import Guidance, load_renderer

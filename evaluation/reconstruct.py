@@ -21,8 +21,8 @@ from evaluation.budget import RELEASED_MAX_UPDATES, UPDATE_FACTOR, StepBudget
 from evaluation.methods import Method
 from evaluation.sequences import Sequence, load_generated, sequence_from_frames, white_canvas
 from training.data.difference import DistanceBackend
+from training.experiment_tracking import REGISTERED_MODELS
 from training.inference.paint import PaintConfig, paint
-from training.tracking import REGISTERED_MODELS
 
 
 @dataclass
@@ -68,7 +68,7 @@ def registered_model_dirs(
     """
     from mlflow import MlflowClient
 
-    from training.tracking import registered_model_path
+    from training.experiment_tracking import registered_model_path
 
     versions = versions or {}
     client = MlflowClient(tracking_uri=tracking_uri)

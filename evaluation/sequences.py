@@ -17,7 +17,7 @@ import cv2
 import numpy as np
 
 from training.data.images import fit_long_side, read_rgb
-from training.data.official import IMAGE_EXTENSIONS, read_official_layout
+from training.data.official_release import IMAGE_EXTENSIONS, read_official_layout
 
 DEFAULT_LONG_SIDE = 512
 _NUMBER = re.compile(r"(\d+)")

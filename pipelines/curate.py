@@ -11,12 +11,12 @@ import dagster as dg
 from assets.curate import write_keyframe_tables
 from pipelines.definitions import build_definitions
 from pipelines.instance import prepare_environment
+from pipelines.job_runs import ChainReport, register_videos, run_per_video_chain
 from pipelines.partition_lock import partition_held_by_command
 from pipelines.resources import StorageResource
-from pipelines.runner import ChainReport, register_videos, run_per_video_chain
 from pipelines.settings import apply_chain_settings, chain_settings, for_assets
 from training.data.catalog import VIDEO_EXTENSIONS, scan_videos, video_id_for
-from training.data.official import OfficialSequence, read_official_layout
+from training.data.official_release import OfficialSequence, read_official_layout
 from training.data.storage import atomic_dir
 
 AFTER_KEYFRAMES = ["frame_pairs", "difference_masks"]

@@ -13,9 +13,9 @@ from tqdm import tqdm
 from evaluation.groups import group_dir
 from pipelines.definitions import build_definitions
 from pipelines.instance import dagster_dev_command, prepare_environment
+from pipelines.job_runs import ChainReport, register_videos, run_job, run_per_video_chain
 from pipelines.jobs import TRAINING_MODELS, evaluate_models_job, train_models_job
 from pipelines.resources import MLflowResource, StorageResource
-from pipelines.runner import ChainReport, register_videos, run_job, run_per_video_chain
 from pipelines.settings import apply_chain_settings
 from training.data.catalog import scan_videos
 from training.data.studio import StudioConfig, generate_studio

@@ -46,7 +46,7 @@ def code_location_origin() -> ManagedGrpcPythonEnvCodeLocationOrigin:
     """The code location that ``dagster dev`` loads for this checkout, as ``dagster dev`` builds it.
 
     That of the checkout's ``workspace.yaml`` (the README's ``dagster dev -w <checkout>/workspace.yaml``), else
-    pyproject's ``[tool.dagster]`` (``dagster dev`` in the checkout). Runs created with it (pipelines/runner.py)
+    pyproject's ``[tool.dagster]`` (``dagster dev`` in the checkout). Runs created with it (pipelines/job_runs.py)
     are that location's runs: the UI lists them under their job and re-executes them there.
     """
     from dagster._core.workspace.load_target import ModuleTarget, WorkspaceFileTarget, get_target_from_toml_data

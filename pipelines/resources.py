@@ -6,7 +6,7 @@ from typing import Any
 
 import dagster as dg
 
-from training.tracking import TrackedRun, Tracker
+from training.experiment_tracking import TrackedRun, Tracker
 
 DATA_ROOT_ENV = "INVERSE_PAINTING_DATA_ROOT"
 

@@ -12,7 +12,7 @@ def create_tracking_store(
     uri: str, artifacts: str, ready: multiprocessing.synchronize.Event, go: multiprocessing.synchronize.Event, out
 ) -> None:
     """Open the tracker on ``uri`` and log one run, starting when ``go`` is set; put "ok" or the error on ``out``."""
-    from training.tracking import Tracker
+    from training.experiment_tracking import Tracker
 
     ready.set()
     go.wait(60)

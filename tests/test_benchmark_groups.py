@@ -14,7 +14,7 @@ from evaluation.groups import VAL_GROUP, extra_groups
 from evaluation.reconstruct import Models
 from pipelines.definitions import build_definitions
 from training.data.images import write_image
-from training.data.official import ORDER_FILE
+from training.data.official_release import ORDER_FILE
 from training.models.renderer import Guidance
 
 

@@ -11,10 +11,10 @@ import pytest
 import torch
 from mlflow import MlflowClient
 
+from evaluation.benchmark_runner import curve_slopes, run_benchmark, sequences_from_manifest, time_map, write_frames
 from evaluation.budget import StepBudget
 from evaluation.methods import ABLATIONS, Method, ablation, method_grid
 from evaluation.reconstruct import Models, ReconstructConfig, Reconstruction, reconstruct, registered_model_dirs
-from evaluation.runner import curve_slopes, run_benchmark, sequences_from_manifest, time_map, write_frames
 from evaluation.sequences import Sequence, sequence_from_frames
 from training.data.difference import make_backend
 from training.inference.paint import PaintConfig, paint
@@ -222,7 +222,7 @@ def test_run_benchmark_table_files_and_mlflow_parent_child_runs(tmp_path: Path):
         m for m in method_grid(dts=(20.0,), ablations=("MG",)) if m.kind == "ours" or m.baseline in ("fade", "strokes")
     ]
     uri = f"sqlite:///{tmp_path / 'mlflow.db'}"
-    from training.tracking import Tracker
+    from training.experiment_tracking import Tracker
 
     messages = []
     # training paintings lasted 60 s on average, 100 s at most; the scored ones last 80 s (4 steps of 20 s)
@@ -381,7 +381,7 @@ def test_only_the_pretrained_lpips_backend_is_reported_as_lpips():
 
 
 def test_head_to_head_counts_strict_wins_in_each_metrics_direction():
-    from evaluation.runner import head_to_head, head_to_head_markdown
+    from evaluation.benchmark_runner import head_to_head, head_to_head_markdown
 
     table = pd.DataFrame(
         [

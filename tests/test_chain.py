@@ -12,7 +12,7 @@ import pytest
 from pipelines.curate import curate, import_official
 from pipelines.definitions import build_definitions
 from pipelines.demo import chain_config
-from pipelines.runner import run_per_video_chain
+from pipelines.job_runs import run_per_video_chain
 from tests.conftest import write_test_video
 from training.data.studio import Studio, StudioConfig, generate_video
 from training.labels.cli import run_export, run_import

@@ -30,7 +30,7 @@ from pipelines.curate import (
 )
 from tests.conftest import write_test_video
 from training.argtypes import int_in_range, positive_float
-from training.data.official import read_official_layout
+from training.data.official_release import read_official_layout
 from training.data.probe import MIN_SAMPLED_FRAMES, VideoError, check_sampled_frames, probe_video
 
 

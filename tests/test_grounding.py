@@ -21,8 +21,8 @@ from hypothesis import strategies as st
 from tests.tiny_models import TINY_SAM_MODEL_TYPE, build_tiny
 from training.data.canvas import CanvasDetection, CanvasDetector
 from training.data.canvas.geometry import order_corners
-from training.data.canvas.grounding import GroundingCanvasDetector, box_quad, quad_from_mask
-from training.data.grounding import (
+from training.data.canvas.paper_detector import GroundingCanvasDetector, box_quad, quad_from_mask
+from training.data.grounding_dino import (
     GroundingDino,
     SamRefiner,
     WeightsUnavailableError,
@@ -31,7 +31,7 @@ from training.data.grounding import (
     sam_weights_available,
     weights_available,
 )
-from training.data.occluders_grounding import GroundingOccluderDetector, overlap_fraction
+from training.data.hand_detector import GroundingOccluderDetector, overlap_fraction
 
 NUM_QUERIES = 20  # of the tiny Grounding DINO
 

@@ -7,8 +7,8 @@ import pandas as pd
 import pytest
 from mlflow import MlflowClient
 
+from training.experiment_tracking import REGISTERED_MODELS, Tracker, registered_model_path
 from training.mlflow_models import KINDS, decode_gray, decode_rgb, input_example, save_pyfunc
-from training.tracking import REGISTERED_MODELS, Tracker, registered_model_path
 
 
 @pytest.fixture(scope="module")

@@ -6,8 +6,8 @@ import torch
 from diffusers import UNet2DConditionModel
 from torch import nn
 
-from training.models.blocks import FeatureEncoder, NextClipGenerator, TimeEncoder, positional_encoding
 from training.models.codec import PixelCodec, decode_latents, encode_images
+from training.models.learned_encoders import FeatureEncoder, NextClipGenerator, TimeEncoder, positional_encoding
 from training.models.loading import set_conv_in
 from training.models.presets import build_tiny_tokenizer, tiny_unet_config
 from training.models.reference_attention import install_reference_attention

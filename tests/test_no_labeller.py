@@ -11,7 +11,7 @@ from pipelines.cli import _print_report
 from pipelines.curate import curate
 from pipelines.definitions import build_definitions
 from pipelines.demo import chain_config
-from pipelines.runner import run_per_video_chain
+from pipelines.job_runs import run_per_video_chain
 from training.data.studio import StudioConfig, generate_video
 from training.labels.cli import run_import
 

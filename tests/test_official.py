@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 
 from training.data.catalog import id_for_name
-from training.data.official import OfficialSequence, parse_frame_name, read_official_layout
+from training.data.official_release import OfficialSequence, parse_frame_name, read_official_layout
 
 NAMES = ["1_0:15", "2_0:40", "3_0:53", "10_3:21"]  # index 10 > 3 also checks numeric, not text, order
 

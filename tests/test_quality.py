@@ -1,4 +1,4 @@
-from training.data.quality import canvas_found, enough_keyframes, masks_nonempty, target_exists
+from training.data.quality_gates import canvas_found, enough_keyframes, masks_nonempty, target_exists
 
 
 def test_gates_pass_at_their_thresholds_and_failures_say_what_to_change():

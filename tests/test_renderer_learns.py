@@ -17,7 +17,7 @@ import torch
 from training.data.difference import make_backend, mean_distance
 from training.data.images import read_gray, read_rgb
 from training.models.codec import decode_latents
-from training.models.conditioning import images_to_tensor, tensor_to_images
+from training.models.frozen_encoders import images_to_tensor, tensor_to_images
 from training.models.presets import tiny_preset
 from training.models.renderer import Guidance, RendererCore, load_renderer
 from training.train.renderer import train_renderer

@@ -18,7 +18,7 @@ from dagster_graphql.test.utils import execute_dagster_graphql
 
 from pipelines.definitions import build_definitions
 from pipelines.instance import REPO_ROOT
-from pipelines.runner import register_videos, run_job, run_per_video_chain
+from pipelines.job_runs import register_videos, run_job, run_per_video_chain
 from pipelines.stale_runs import run_process
 from tests.conftest import write_test_video
 

@@ -7,7 +7,7 @@ import mlflow
 import pytest
 from mlflow import MlflowClient
 
-from training.tracking import EXPERIMENT_KIND_TAG, Tracker, registered_model_path
+from training.experiment_tracking import EXPERIMENT_KIND_TAG, Tracker, registered_model_path
 
 
 def _copy(folder: Path):

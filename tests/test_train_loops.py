@@ -9,9 +9,9 @@ import torch
 from safetensors.torch import load_file
 
 from training.models.presets import tiny_preset
-from training.train.dataset import MANIFEST_COLUMNS, PairDataset
 from training.train.loop import latest_checkpoint
 from training.train.mask_generator import train_mask_generator
+from training.train.pair_dataset import MANIFEST_COLUMNS, PairDataset
 from training.train.renderer import train_renderer
 from training.train.synthetic_manifest import build_synthetic_manifest
 

@@ -99,7 +99,7 @@ TINY_SAM_MODEL_TYPE = "tiny"
 
 def build_tiny_sam(path: Path, seed: int = 0) -> Path:
     """A SAM state-dict checkpoint `path/sam_tiny.pth`; load it with model_type `TINY_SAM_MODEL_TYPE`."""
-    from training.data.grounding import build_sam_model
+    from training.data.grounding_dino import build_sam_model
 
     path.mkdir(parents=True, exist_ok=True)
     torch.manual_seed(seed)

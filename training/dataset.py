@@ -1,6 +1,6 @@
 """The training dataset: every labelled pair of every curated video, split by painting, versioned by content.
 
-Rows follow ``training.train.dataset.MANIFEST_COLUMNS`` plus ``pair_id``, ``video_id`` and ``pair_index``.
+Rows follow ``training.train.pair_dataset.MANIFEST_COLUMNS`` plus ``pair_id``, ``video_id`` and ``pair_index``.
 The split is by painting (a video's pairs are all in one split, so validation paintings are never seen in
 training) and deterministic: a painting's split depends only on its id (or on the ids named for
 validation, e.g. the videos of a benchmark). The version is a hash of the manifest and of the bytes of every
@@ -18,7 +18,7 @@ from typing import NamedTuple
 import pandas as pd
 
 from training.labels.auto import NO_LABELLER_FIX
-from training.train.dataset import MANIFEST_COLUMNS
+from training.train.pair_dataset import MANIFEST_COLUMNS
 
 MANIFEST_EXTRA = ("pair_id", "video_id", "pair_index")
 FILE_COLUMNS = ("prev_path", "next_path", "target_path", "mt_path", "md_path", "mt_mask_path", "md_mask_path")

@@ -29,9 +29,9 @@ from training.data.previews import frame_strip
 from training.data.storage import atomic_dir
 from training.data.video_writer import write_mp4
 from training.device import DEVICE_CHOICES, DTYPE_CHOICES, resolve, runtime_params
+from training.experiment_tracking import REGISTERED_MODELS
 from training.inference.paint import PaintConfig, PaintResult, paint
 from training.plots import curves_png
-from training.tracking import REGISTERED_MODELS
 
 # A folder `paint` wrote holds this file (JSON): only such a folder, or an empty one, is ever replaced.
 MARKER = ".inverse-painting-paint"
@@ -314,7 +314,7 @@ def _version() -> str:
 # ------------------------------------------------------------------------------------------ the command
 def resolve_model(explicit: Path | None, registered: str, tracking_uri: str) -> Path:
     """The given folder, else the newest registered version of ``registered`` in the MLflow registry."""
-    from training.tracking import registered_model_path
+    from training.experiment_tracking import registered_model_path
 
     if explicit is not None:
         if not explicit.is_dir():

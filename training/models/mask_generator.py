@@ -18,9 +18,9 @@ from diffusers import UNet2DConditionModel
 from torch import nn
 from transformers import CLIPTextModel, CLIPTokenizer
 
-from .blocks import TimeEncoder
 from .codec import Codec, PixelCodec, downsample_factor, encode_images, latent_channels
-from .conditioning import encode_text, images_to_tensor, masks_to_tensor
+from .frozen_encoders import encode_text, images_to_tensor, masks_to_tensor
+from .learned_encoders import TimeEncoder
 from .loading import freeze, load_codec, preset_codec, preset_text_encoder, preset_unet, set_conv_in, set_conv_out
 from .presets import Preset, resolve_source
 

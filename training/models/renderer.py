@@ -29,9 +29,9 @@ from diffusers.models.attention_processor import AttnProcessor2_0
 from torch import nn
 from transformers import CLIPTextModel, CLIPTokenizer, CLIPVisionModelWithProjection
 
-from .blocks import FeatureEncoder, NextClipGenerator, TimeEncoder
 from .codec import Codec, PixelCodec, decode_latents, downsample_factor, encode_images, latent_channels
-from .conditioning import clip_image_embeds, encode_text, images_to_tensor, masks_to_tensor, tensor_to_images
+from .frozen_encoders import clip_image_embeds, encode_text, images_to_tensor, masks_to_tensor, tensor_to_images
+from .learned_encoders import FeatureEncoder, NextClipGenerator, TimeEncoder
 from .loading import (
     freeze,
     load_codec,

@@ -12,8 +12,8 @@ import torch.nn.functional as F
 from training.models.mask_generator import MaskGenerator, load_mask_generator
 from training.models.presets import Preset, resolve_source
 
-from .dataset import PairDataset
 from .loop import LogFn, TrainResult, preset_hparams, run_training
+from .pair_dataset import PairDataset
 from .renderer import DROP_P
 
 

@@ -2,8 +2,8 @@
 
 The paper (Sec. 4 "Datasets") segments every frame with Grounding DINO [Liu et al. 2023c] and crops
 to the canvas. This module holds the model loading and the batched inference shared by the canvas
-detector (`training.data.canvas.grounding`) and the occluder detector
-(`training.data.occluders_grounding`); load a `GroundingDino` once and pass it to both.
+detector (`training.data.canvas.paper_detector`) and the occluder detector
+(`training.data.hand_detector`); load a `GroundingDino` once and pass it to both.
 
 Weights come from a Hugging Face hub id or a local directory (Grounding DINO) and from a local
 checkpoint file (SAM, the `segment_anything` package). Nothing is downloaded when the weights are

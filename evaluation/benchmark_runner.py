@@ -50,8 +50,8 @@ from training.data.difference import DistanceBackend, is_true_lpips
 from training.data.images import read_rgb, write_image
 from training.data.storage import atomic_dir, atomic_path
 from training.data.video_writer import write_mp4
+from training.experiment_tracking import TrackedRun, Tracker
 from training.plots import curves_png, histogram_png
-from training.tracking import TrackedRun, Tracker
 
 EXPERIMENT = "inverse-painting/benchmark"
 CURVE_METRICS = ("distance", "iou", "ddc", "dts")  # the four the targets compare (FID needs weights)

@@ -14,7 +14,7 @@ import pandas as pd
 import torch
 
 from training.data.images import read_gray, read_rgb
-from training.models.conditioning import images_to_tensor, masks_to_tensor
+from training.models.frozen_encoders import images_to_tensor, masks_to_tensor
 
 MANIFEST_COLUMNS = (
     "prev_path",

@@ -18,7 +18,7 @@ import numpy as np
 
 from training.data.canvas import CanvasDetection
 from training.data.canvas.geometry import order_corners
-from training.data.grounding import DEFAULT_GROUNDING_MODEL, Detection, GroundingDino, SamRefiner, check_image
+from training.data.grounding_dino import DEFAULT_GROUNDING_MODEL, Detection, GroundingDino, SamRefiner, check_image
 
 log = logging.getLogger(__name__)
 

@@ -12,7 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 
-from training.data.grounding import DEFAULT_GROUNDING_MODEL, Detection, GroundingDino, check_image
+from training.data.grounding_dino import DEFAULT_GROUNDING_MODEL, Detection, GroundingDino, check_image
 
 
 def overlap_fraction(box_xyxy: np.ndarray, quad: np.ndarray) -> float:
