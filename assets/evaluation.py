@@ -20,8 +20,9 @@ from assets.dataset import read_latest, training_dataset
 from assets.metadata import table_metadata
 from assets.training import mask_generator, renderer, text_generator
 from evaluation.benchmark_runner import EXPERIMENT as BENCHMARK_EXPERIMENT
-from evaluation.benchmark_runner import BenchmarkResult, distance_label, validation_sequences
+from evaluation.benchmark_runner import BenchmarkResult
 from evaluation.budget import RELEASED_MAX_UPDATES, UPDATE_FACTOR, StepBudget
+from evaluation.comparison import distance_label
 from evaluation.groups import (
     VAL_GROUP,
     Group,
@@ -37,6 +38,7 @@ from evaluation.groups import (
 from evaluation.methods import ABLATIONS, OURS, Method, method_grid
 from evaluation.metrics.fid import FID_WEIGHTS_URL
 from evaluation.reconstruct import ReconstructConfig, load_registered_models
+from evaluation.sequences import validation_sequences
 from pipelines.resources import MLflowResource, StorageResource
 from training.data.difference import make_backend
 from training.data.storage import atomic_dir, atomic_path

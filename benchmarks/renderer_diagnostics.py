@@ -27,10 +27,11 @@ import numpy as np
 import pandas as pd
 import torch
 
-from evaluation.benchmark_runner import run_benchmark, validation_sequences
+from evaluation.benchmark_runner import run_benchmark
 from evaluation.budget import StepBudget
 from evaluation.methods import OURS, Method
 from evaluation.reconstruct import ReconstructConfig, load_registered_models
+from evaluation.sequences import validation_sequences
 from training.data.difference import make_backend, mean_distance
 from training.data.images import read_gray, read_rgb
 from training.inference.paint import PaintConfig

@@ -31,9 +31,10 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evaluation.baselines import DEFAULT_DT_S
+from evaluation.artifacts import time_map_png, write_frames, write_video
+from evaluation.comparison import CURVE_METRICS, comparison_markdown, distance_label, head_to_head_markdown
+from evaluation.curves import curve_slopes, distance_curve, time_map
 from evaluation.methods import Method
-from evaluation.metrics.distance import mean_distances, step_masks
 from evaluation.metrics.fid import FID_WEIGHTS_URL, load_fid_or_reason
 from evaluation.metrics.score import (
     LOWER_IS_BETTER,
@@ -45,17 +46,13 @@ from evaluation.metrics.score import (
     score_sequence,
 )
 from evaluation.reconstruct import Models, ReconstructConfig, Reconstruction, reconstruct
-from evaluation.sequences import DEFAULT_LONG_SIDE, Sequence, load_ground_truth
-from training.data.difference import DistanceBackend, is_true_lpips
-from training.data.images import read_rgb, write_image
-from training.data.storage import atomic_dir, atomic_path
-from training.data.video_writer import write_mp4
+from evaluation.sequences import Sequence
+from training.data.difference import DistanceBackend
+from training.data.storage import atomic_path
 from training.experiment_tracking import TrackedRun, Tracker
 from training.plots import curves_png, histogram_png
 
 EXPERIMENT = "inverse-painting/benchmark"
-CURVE_METRICS = ("distance", "iou", "ddc", "dts")  # the four the targets compare (FID needs weights)
-LABELS = {"iou": "IoU", "ddc": "DDC", "dts": "DTS (min)", "fid": "FID"}  # the distance: distance_label()
 EXPERIMENT_DESCRIPTION = (
     "The benchmark (docs/ARCHITECTURE.md §5): per ground-truth group a parent run `benchmark` / `benchmark:<group>` "
     "with the comparison table, and a child run per method; select a parent's child runs and Compare.\n\n"
@@ -70,106 +67,6 @@ EXPERIMENT_DESCRIPTION = (
 )
 Progress = Callable[[str], None]
 ReconstructFn = Callable[..., Reconstruction]
-
-
-# ------------------------------------------------------------------------------------------ inputs
-def sequences_from_manifest(
-    manifest: pd.DataFrame, split: str = "val", painting_col: str = "painting"
-) -> list[Sequence]:
-    """Ground-truth sequences of a training manifest's paintings: the first pair's I_{t-1} at 0, then every
-    I_t at the running sum of the pairs' Δt (rows in manifest order, or ``pair_index`` order when present)."""
-    rows = manifest[manifest["split"] == split]
-    if rows.empty:
-        raise ValueError(f"the manifest has no {split!r} rows; build the dataset with held-out paintings")
-    out = []
-    for name, pairs in rows.groupby(painting_col, sort=True):
-        if "pair_index" in pairs.columns:
-            pairs = pairs.sort_values("pair_index")
-        frames = [read_rgb(pairs["prev_path"].iloc[0])] + [read_rgb(p) for p in pairs["next_path"]]
-        times = [0.0, *np.cumsum(pairs["dt_s"].astype(float)).tolist()]
-        out.append(Sequence(str(name), frames, times, implied_start=True))
-    return out
-
-
-def validation_sequences(
-    data_root: Path | str, manifest: pd.DataFrame | None = None, long_side: int | None = DEFAULT_LONG_SIDE
-) -> list[Sequence]:
-    """The validation paintings of a pipeline data root: ``keyframes/<video>/`` of the held-out videos of
-    ``manifest`` (default: the latest ``training_dataset`` manifest, ``training_dataset/latest.json``)."""
-    import json
-
-    root = Path(data_root)
-    if manifest is None:
-        latest = root / "training_dataset" / "latest.json"
-        if not latest.is_file():
-            raise FileNotFoundError(f"{latest} missing; materialize training_dataset first (or pass the manifest)")
-        manifest = pd.read_parquet(json.loads(latest.read_text())["manifest"])
-    videos = sorted(manifest.loc[manifest["split"] == "val", "video_id"].unique())
-    if not videos:
-        raise ValueError(f"{root}: the training dataset holds out no painting; raise its val_fraction")
-    return [load_ground_truth(root / "keyframes" / v, long_side=long_side) for v in videos]
-
-
-# ------------------------------------------------------------------------------------------ files
-def write_frames(frames: Seq[np.ndarray], folder: Path) -> list[Path]:
-    """Î_1 … Î_K as 001.png … in ``folder``, replacing the whole folder at once (no frames of an older run stay)."""
-    with atomic_dir(folder) as tmp:
-        for k, frame in enumerate(frames, start=1):
-            write_image(tmp / f"{k:03d}.png", frame)
-    return [folder / f"{k:03d}.png" for k in range(1, len(frames) + 1)]
-
-
-def write_video(frames: Seq[np.ndarray], path: Path, fps: int = 2, min_long_side: int = 256) -> Path:
-    """H.264 MP4 of the frames, enlarged with nearest pixels to at least ``min_long_side`` (tiny models paint 64 px)."""
-    import cv2
-
-    h, w = frames[0].shape[:2]
-    scale = max(1, int(np.ceil(min_long_side / max(h, w))))
-    big = [cv2.resize(f, (w * scale, h * scale), interpolation=cv2.INTER_NEAREST) for f in frames]
-    return write_mp4(big, path, fps=fps, hold_last_s=0.0)
-
-
-# ------------------------------------------------------------------------------------------ analyses
-def distance_curve(seq: Sequence, target: np.ndarray, distance: DistanceBackend) -> tuple[np.ndarray, np.ndarray]:
-    """(t in minutes, D̄(target, frame)) at the sequence's frames."""
-    d = mean_distances(distance, [(target, f) for f in seq.frames])
-    return np.asarray(seq.times_s, np.float64) / 60.0, d
-
-
-def curve_slopes(minutes: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """Slopes of a distance curve between consecutive frames, per minute (supplement Fig. 1b)."""
-    return np.diff(values) / np.diff(minutes)
-
-
-def time_map(seq: Sequence, distance: DistanceBackend) -> np.ndarray:
-    """Per pixel, the step k at which it was last changed by more than α (D(Î_k, Î_{k-1}) > α); 0 = never."""
-    masks = step_masks(distance, seq.frames)
-    out = np.zeros(seq.frames[0].shape[:2], np.int32)
-    for k, mask in enumerate(masks, start=1):
-        out[mask] = k
-    return out
-
-
-def time_map_png(steps: np.ndarray, n_steps: int, dt_s: float, path: Path, title: str) -> Path:
-    """Fig. 10: the time map as a colour image (early blue -> late red; never changed black), with a colour bar."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    cmap = matplotlib.colormaps["turbo"].with_extremes(under="black")
-    fig, ax = plt.subplots(figsize=(4.5, 3.6))
-    image = ax.imshow(
-        np.where(steps > 0, steps * dt_s / 60.0, -1.0), cmap=cmap, vmin=dt_s / 60.0 * 0.999, vmax=n_steps * dt_s / 60.0
-    )
-    ax.set_axis_off()
-    ax.set_title(title, fontsize=9)
-    fig.colorbar(image, ax=ax, label="last changed at (min)", extend="min")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with atomic_path(path) as tmp:
-        fig.savefig(tmp, format="png", dpi=100, bbox_inches="tight")
-    plt.close(fig)
-    return path
 
 
 # ------------------------------------------------------------------------------------------ result
@@ -204,74 +101,6 @@ class BenchmarkResult:
                 continue
             out[m] = bool((ours < others).all() if LOWER_IS_BETTER[m] else (ours > others).all())
         return out
-
-
-def head_to_head(table: pd.DataFrame, method: str = "ours", metrics: Seq[str] = CURVE_METRICS) -> dict[str, list[str]]:
-    """For every other method of the table, the metrics on which ``method`` is strictly better."""
-    rows = table.set_index("method")
-    if method not in rows.index:
-        return {}
-    mine = rows.loc[method]
-    out: dict[str, list[str]] = {}
-    for other, row in rows.drop(index=method).iterrows():
-        better = []
-        for m in metrics:
-            a, b = mine[m], row[m]
-            if pd.isna(a) or pd.isna(b):
-                continue
-            if (float(a) < float(b)) if LOWER_IS_BETTER[m] else (float(a) > float(b)):
-                better.append(m)
-        out[str(other)] = better
-    return out
-
-
-def head_to_head_markdown(table: pd.DataFrame, distance: DistanceBackend, method: str = "ours") -> str:
-    """One line per other method: where ``method`` is better, of the four metrics the targets compare."""
-    labels = {**LABELS, "distance": distance_label(distance)}
-    lines = []
-    for other, better in head_to_head(table, method).items():
-        named = ", ".join(labels[m] for m in better) or "none"
-        lines.append(f"- {method} vs {other}: better on {len(better)} of {len(CURVE_METRICS)} ({named})")
-    return "\n".join(lines)
-
-
-def _fmt(value: Any) -> str:
-    if value is None or (isinstance(value, float) and np.isnan(value)):
-        return "n/a"
-    return f"{value:.4g}" if isinstance(value, float) else str(value)
-
-
-def distance_label(distance: DistanceBackend) -> str:
-    """What the perceptual-distance numbers are called: "LPIPS" only when they are; other backends (or LPIPS
-    on a random backbone) go by their name."""
-    return "LPIPS" if is_true_lpips(distance.name) else f"D ({distance.name})"
-
-
-def comparison_markdown(table: pd.DataFrame, distance: DistanceBackend, fid_note: str) -> str:
-    """Methods as rows, metrics as columns (arrow = better direction, best in bold), backends in a footer."""
-    cols = list(METRICS)
-    labels = {**LABELS, "distance": distance_label(distance)}
-    header = ["method", "Δt (s)", *[f"{labels[m]} {'↓' if LOWER_IS_BETTER[m] else '↑'}" for m in cols]]
-    best = {}
-    for m in cols:
-        values = table[m].astype(float)
-        if values.notna().any():
-            best[m] = values.min() if LOWER_IS_BETTER[m] else values.max()
-    lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    for row in table.itertuples(index=False):
-        cells = [row.method, f"{row.dt_s:g}"]
-        for m in cols:
-            v = getattr(row, m)
-            text = _fmt(None if pd.isna(v) else float(v))
-            cells.append(f"**{text}**" if m in best and not pd.isna(v) and float(v) == best[m] else text)
-        lines.append("| " + " | ".join(cells) + " |")
-    paintings = int(table["paintings"].max()) if len(table) else 0
-    lines += [
-        "",
-        f"Mean over {paintings} painting(s); FID over the pooled frames. Perceptual distance D: {distance.name} "
-        f"(mask threshold α = {distance.threshold:g}). FID: {fid_note}.",
-    ]
-    return "\n".join(lines) + "\n"
 
 
 # ------------------------------------------------------------------------------------------ the run
@@ -521,20 +350,3 @@ def _track_method(
         for path, artifact_dir in summary["artifacts"]:
             child.log_artifact(path, artifact_dir or None)
         return child.run_id
-
-
-__all__ = [
-    "DEFAULT_DT_S",
-    "EXPERIMENT",
-    "BenchmarkResult",
-    "comparison_markdown",
-    "curve_slopes",
-    "distance_curve",
-    "head_to_head",
-    "run_benchmark",
-    "sequences_from_manifest",
-    "time_map",
-    "time_map_png",
-    "validation_sequences",
-    "write_video",
-]

@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from evaluation.benchmark_runner import BenchmarkResult, Progress, ReconstructFn, run_benchmark, write_frames
+from evaluation.artifacts import write_frames
+from evaluation.benchmark_runner import BenchmarkResult, Progress, ReconstructFn, run_benchmark
 from evaluation.methods import OURS, Method
 from evaluation.reconstruct import Models, ReconstructConfig, Reconstruction, reconstruct
 from evaluation.sequences import DEFAULT_LONG_SIDE, Sequence, load_generated, load_ground_truth

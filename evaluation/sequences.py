@@ -15,6 +15,7 @@ from pathlib import Path
 
 import cv2
 import numpy as np
+import pandas as pd
 
 from training.data.images import fit_long_side, read_rgb
 from training.data.official_release import IMAGE_EXTENSIONS, read_official_layout
@@ -154,3 +155,40 @@ def load_generated(
     paths = generated_frame_paths(folder)
     frames = [read_rgb(p) for p in paths]
     return sequence_from_frames(name or Path(folder).name, frames, dt, size)
+
+
+def sequences_from_manifest(
+    manifest: pd.DataFrame, split: str = "val", painting_col: str = "painting"
+) -> list[Sequence]:
+    """Ground-truth sequences of a training manifest's paintings: the first pair's I_{t-1} at 0, then every
+    I_t at the running sum of the pairs' Δt (rows in manifest order, or ``pair_index`` order when present)."""
+    rows = manifest[manifest["split"] == split]
+    if rows.empty:
+        raise ValueError(f"the manifest has no {split!r} rows; build the dataset with held-out paintings")
+    out = []
+    for name, pairs in rows.groupby(painting_col, sort=True):
+        if "pair_index" in pairs.columns:
+            pairs = pairs.sort_values("pair_index")
+        frames = [read_rgb(pairs["prev_path"].iloc[0])] + [read_rgb(p) for p in pairs["next_path"]]
+        times = [0.0, *np.cumsum(pairs["dt_s"].astype(float)).tolist()]
+        out.append(Sequence(str(name), frames, times, implied_start=True))
+    return out
+
+
+def validation_sequences(
+    data_root: Path | str, manifest: pd.DataFrame | None = None, long_side: int | None = DEFAULT_LONG_SIDE
+) -> list[Sequence]:
+    """The validation paintings of a pipeline data root: ``keyframes/<video>/`` of the held-out videos of
+    ``manifest`` (default: the latest ``training_dataset`` manifest, ``training_dataset/latest.json``)."""
+    import json
+
+    root = Path(data_root)
+    if manifest is None:
+        latest = root / "training_dataset" / "latest.json"
+        if not latest.is_file():
+            raise FileNotFoundError(f"{latest} missing; materialize training_dataset first (or pass the manifest)")
+        manifest = pd.read_parquet(json.loads(latest.read_text())["manifest"])
+    videos = sorted(manifest.loc[manifest["split"] == "val", "video_id"].unique())
+    if not videos:
+        raise ValueError(f"{root}: the training dataset holds out no painting; raise its val_fraction")
+    return [load_ground_truth(root / "keyframes" / v, long_side=long_side) for v in videos]

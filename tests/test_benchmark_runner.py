@@ -11,11 +11,13 @@ import pytest
 import torch
 from mlflow import MlflowClient
 
-from evaluation.benchmark_runner import curve_slopes, run_benchmark, sequences_from_manifest, time_map, write_frames
+from evaluation.artifacts import write_frames
+from evaluation.benchmark_runner import run_benchmark
 from evaluation.budget import StepBudget
+from evaluation.curves import curve_slopes, time_map
 from evaluation.methods import ABLATIONS, Method, ablation, method_grid
 from evaluation.reconstruct import Models, ReconstructConfig, Reconstruction, reconstruct, registered_model_dirs
-from evaluation.sequences import Sequence, sequence_from_frames
+from evaluation.sequences import Sequence, sequence_from_frames, sequences_from_manifest
 from training.data.difference import make_backend
 from training.inference.paint import PaintConfig, paint
 from training.models.presets import tiny_preset
@@ -381,7 +383,7 @@ def test_only_the_pretrained_lpips_backend_is_reported_as_lpips():
 
 
 def test_head_to_head_counts_strict_wins_in_each_metrics_direction():
-    from evaluation.benchmark_runner import head_to_head, head_to_head_markdown
+    from evaluation.comparison import head_to_head, head_to_head_markdown
 
     table = pd.DataFrame(
         [
