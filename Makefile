@@ -17,7 +17,7 @@ demo: $(STAMP)
 test: $(STAMP) chromium
 	$(VENV)/bin/python -m pytest
 
-# The browser tests (tests/test_ui_browser.py) drive Debian's chromium through Playwright (Playwright's own
+# The browser tests (tests/pipelines/test_ui_browser.py) drive Debian's chromium through Playwright (Playwright's own
 # browser download needs the internet). Installed here when missing and this is root with apt; otherwise
 # those tests are skipped with the command to run (CI sets INVERSE_PAINTING_BROWSER_TESTS=required).
 chromium:

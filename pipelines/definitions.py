@@ -3,6 +3,7 @@
 import os
 
 import dagster as dg
+from dagster._core.storage.defs_state.base import set_defs_state_storage
 
 from assets.annotate import difference_masks, frame_pairs
 from assets.curate import keyframes
@@ -58,6 +59,12 @@ def build_definitions(data_root: str | None = None) -> dg.Definitions:
         # location (~12 s each) for steps of seconds, and training holds the whole machine anyway.
         executor=dg.in_process_executor,
     )
+    # The repository is built here, with no Dagster instance current: Dagster 1.13's DagsterInstance.__exit__
+    # disposes the instance but leaves its definitions-state storage current in this thread, and a later first
+    # build of a repository (resolve_job_def, a run) then fails once that instance is garbage-collected
+    # ("Attempted to resolve undefined DagsterInstance weakref"). This code location keeps no definitions state.
+    with set_defs_state_storage(None):
+        defs.get_repository_def()
     if settings:
         job = defs.resolve_job_def(PROCESS_VIDEOS)
         validate_settings(job, settings, settings_path(storage.root), config_classes(defs.assets or []))

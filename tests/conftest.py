@@ -59,7 +59,7 @@ def small_demo(tmp_path_factory) -> SmallDemo:
     """`inverse-painting demo` in a reduced mode (2 videos of 20 s, 320x240, models trained 2 steps), run once.
 
     20 s videos are the shortest for which keyframe filtering is meaningful (its persistence window is 5
-    sampled frames on each side). Shared by tests/test_demo.py (what the demo made) and the browser tests
+    sampled frames on each side). Shared by tests/pipelines/test_demo.py (what the demo made) and the browser tests
     (the UIs on it), which run after it and only add runs.
     """
     work = tmp_path_factory.mktemp("small_demo")

@@ -1,4 +1,5 @@
-"""Code that tests/test_reliability_runtime.py runs in other processes (light imports: spawn re-imports this)."""
+"""Code that tests/pipelines/test_reliability_runtime.py runs in other processes (light imports: spawn
+re-imports this)."""
 
 from __future__ import annotations
 

@@ -12,7 +12,8 @@ learn an autoencoder first); UNets with block channels (64, 64, 64), attention a
 cross-attention dim 32; frozen random CLIP text (2 layers, 32 wide, 77 tokens) and vision (32 px, 8 px patches,
 projection 32) encoders; a CLIP BPE tokenizer whose vocabulary holds the bytes plus the studio's label words.
 
-What made the tiny renderer paint (issue 16; ``benchmarks/renderer_diagnostics.py``, tests/test_renderer_learns.py).
+What made the tiny renderer paint (issue 16; ``benchmarks/renderer_diagnostics.py``,
+tests/training/test_renderer_learns.py).
 Before, it ignored the target: the same canvas, text and mask gave the same frame for two targets, and one
 teacher-forced step lost to copying I_{t-1} (0.180 vs 0.184 D̄ on 24 validation pairs).
 

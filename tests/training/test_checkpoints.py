@@ -103,7 +103,7 @@ def test_keep_checkpoints_must_be_positive(tmp_path: Path):
 
 
 def test_text_generator_checkpoints_hold_weights_only_by_default_and_resume_from_them(tmp_path: Path):
-    from tests.test_text_generator import TEST_TINY, _dataset
+    from tests.training.test_text_generator import TEST_TINY, _dataset
     from training.text_generator import train_text_generator
 
     data = _dataset(tmp_path / "data", ["sky", "grass", "sky", "grass"])

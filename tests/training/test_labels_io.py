@@ -230,7 +230,7 @@ def test_conversation_json_matches_the_release(data_root, tmp_path):
     path = build_conversation_json(rows, tmp_path / "text")
     records = json.loads(path.read_text(encoding="utf-8"))
     release = (
-        Path(__file__).resolve().parents[2]
+        Path(__file__).resolve().parents[3]
         / "shared/realdata/official_sample/sample_data_processed/train/llava_json.json"
     )
     if release.is_file():  # same structure, key for key

@@ -14,7 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from pipelines.cli import main
-from tests.test_labels_io import TRUTH, cli, write_video_tables
+from tests.training.test_labels_io import TRUTH, cli, write_video_tables
 from training.data.storage import write_parquet
 from training.labels.auto import PendingPairs, SyntheticLabeller, make_pair_labeller
 from training.labels.cli import add_labels_parser, current_pairs, export_rows, orphans, run_import, store_dir

@@ -30,7 +30,7 @@ from training.tiny_llava import build_tiny_llava
 
 # The paper release's sample beside the checkout (../shared/realdata); the test that reads it skips without it.
 OFFICIAL_JSON = (
-    Path(__file__).resolve().parents[2] / "shared/realdata/official_sample/sample_data_processed/train/llava_json.json"
+    Path(__file__).resolve().parents[3] / "shared/realdata/official_sample/sample_data_processed/train/llava_json.json"
 )
 # a smaller tiny model than the preset's, so each training step takes milliseconds
 TEST_TINY = get_preset("tiny").with_overrides(tiny_image_size=16, tiny_hidden_size=32, warmup_ratio=0.01)
