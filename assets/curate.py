@@ -1,9 +1,7 @@
 """[curate] group: keyframes — clean frames with new paint, the target I_T, and why others were dropped."""
 
 import dataclasses
-import shutil
 from collections.abc import Iterator
-from pathlib import Path
 from typing import Literal
 
 import dagster as dg
@@ -18,10 +16,10 @@ from pipelines.resources import ModelsResource, StorageResource
 from training.data.grounding_dino import weights_available
 from training.data.hand_detector import GroundingOccluderDetector
 from training.data.images import read_rgb
+from training.data.keyframe_outputs import keyframes_outputs, write_keyframes
 from training.data.keyframes import KeyframeConfig, KeyframeSelection, select_keyframes
 from training.data.previews import markdown_image, table_strip
 from training.data.quality_gates import MIN_KEYFRAMES, enough_keyframes, target_exists
-from training.data.storage import atomic_dir, write_parquet
 from training.data.table_readers import LazyFrames, corners_array, table_surrounds
 
 
@@ -46,12 +44,6 @@ class KeyframesConfig(dg.Config):
         "the paper's density whatever the video's length (duration / 30: 18 s on a 9-minute video, 2.5 s on a "
         "75-s time-lapse), fewer where fewer changes exist.",
     )
-
-
-def keyframe_name(index: int, t_ms: int) -> str:
-    """The paper's released naming, `{index}_{m:ss}.jpg` (index from 1, the target last)."""
-    seconds = t_ms // 1000
-    return f"{index}_{seconds // 60}:{seconds % 60:02d}.jpg"
 
 
 def grounding_occlusion(storage: StorageResource, models: ModelsResource, video_id: str, batch: int = 8) -> list[bool]:
@@ -103,7 +95,8 @@ def keyframes(
     context: dg.AssetExecutionContext, config: KeyframesConfig, storage: StorageResource, models: ModelsResource
 ) -> Iterator[dg.MaterializeResult]:
     video_id = context.partition_key
-    hold_partition(context, storage, *keyframes_outputs(storage, video_id))
+    layout = storage.layout
+    hold_partition(context, storage, *keyframes_outputs(layout, video_id))
     table = pd.read_parquet(storage.table_path("canvas_frames", video_id))
     frames = LazyFrames(table)
     duration = float(pd.read_parquet(storage.table_path("source_video", video_id))["duration_s"].iloc[0])
@@ -122,7 +115,7 @@ def keyframes(
         context.log.info("canvas_frames has no surrounds (surround_margin 0): the canvas test decides alone")
     selection = select_keyframes(frames, settings, occluded=occluded, surrounds=surrounds)
 
-    kept, dropped, path_of = write_keyframes(storage, video_id, frames, selection)
+    kept, dropped, path_of = write_keyframes(layout, video_id, frames, selection)
     verdicts = [enough_keyframes(len(kept)), target_exists(path_of.get(selection.target_t_ms))]
     reasons = dropped["reason"].value_counts().to_dict()
     kept_rows = kept.to_dict("records")
@@ -132,7 +125,7 @@ def keyframes(
         if reason and frames.paths[i]
     ]
     metadata = {
-        "path": dg.MetadataValue.path(str(storage.table_path("keyframes", video_id))),
+        "path": dg.MetadataValue.path(str(layout.table_path("keyframes", video_id))),
         "keyframes": len(kept),
         "occluder_backend": selection.backend,
         "min_interval_s": settings.min_interval_s,
@@ -153,46 +146,3 @@ def keyframes(
 
 def _reasons(selection: KeyframeSelection) -> list[str | None]:
     return [decision.reason for decision in selection.decisions]
-
-
-def dropped_table_path(storage: StorageResource, video_id: str) -> Path:
-    return storage.asset_dir("keyframes") / f"{video_id}.dropped.parquet"
-
-
-def keyframes_outputs(storage: StorageResource, video_id: str) -> list[Path]:
-    """What the keyframes asset writes for a video: the folder, its table, the dropped-frames table."""
-    return [
-        storage.images_dir("keyframes", video_id),
-        storage.table_path("keyframes", video_id),
-        dropped_table_path(storage, video_id),
-    ]
-
-
-def write_keyframes(
-    storage: StorageResource, video_id: str, frames: LazyFrames, selection: KeyframeSelection
-) -> tuple[pd.DataFrame, pd.DataFrame, dict[int, str]]:
-    """Copy the kept frames under keyframes/<id>/ and write both tables; return them and t_ms -> path."""
-    target_dir = storage.images_dir("keyframes", video_id)
-    index_of = {t: i for i, t in enumerate(frames.t_ms)}
-    kept_times = selection.kept_t_ms
-    rows, path_of = [], {}
-    with atomic_dir(target_dir) as tmp:
-        for number, t_ms in enumerate(kept_times, start=1):
-            name = keyframe_name(number, t_ms)
-            shutil.copyfile(frames.paths[index_of[t_ms]], tmp / name)  # no second JPEG encoding
-            path_of[t_ms] = str(target_dir / name)
-            rows.append({"t_ms": t_ms, "path": path_of[t_ms], "is_target": t_ms == selection.target_t_ms})
-    dropped_rows = [{"t_ms": d.t_ms, "reason": d.reason, "detail": d.detail} for d in selection.decisions if not d.kept]
-    kept, dropped = write_keyframe_tables(storage, video_id, rows, dropped_rows)
-    return kept, dropped, path_of
-
-
-def write_keyframe_tables(
-    storage: StorageResource, video_id: str, kept_rows: list[dict], dropped_rows: list[dict]
-) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """keyframes/<id>.parquet (t_ms, path, is_target) and keyframes/<id>.dropped.parquet (t_ms, reason, detail)."""
-    kept = pd.DataFrame(kept_rows, columns=["t_ms", "path", "is_target"])
-    dropped = pd.DataFrame(dropped_rows, columns=["t_ms", "reason", "detail"]).astype({"t_ms": "int64"})
-    write_parquet(kept, storage.table_path("keyframes", video_id))
-    write_parquet(dropped, dropped_table_path(storage, video_id))
-    return kept, dropped

@@ -8,7 +8,7 @@ groups are recorded in ``reconstructions.json`` too, so ``benchmark`` scores wha
 """
 
 import json
-from dataclasses import asdict, replace
+from dataclasses import replace
 from typing import Literal
 from urllib.parse import quote
 
@@ -31,20 +31,23 @@ from evaluation.groups import (
     groups_markdown,
     groups_summary,
     metrics_finite,
-    paint_groups,
     saved_groups,
     saved_reconstruction,
 )
 from evaluation.methods import ABLATIONS, OURS, Method, method_grid
 from evaluation.metrics.fid import FID_WEIGHTS_URL
+from evaluation.outputs import (
+    read_reconstructions_index,
+    reconstructions_index,
+    saved_settings,
+    write_benchmark_summary,
+    write_reconstructions,
+)
 from evaluation.reconstruct import ReconstructConfig, load_registered_models
 from evaluation.sequences import validation_sequences
 from pipelines.resources import MLflowResource, StorageResource
 from training.data.difference import make_backend
-from training.data.storage import atomic_dir, atomic_path
 from training.device import resolve, runtime_params
-
-INDEX = "reconstructions.json"
 
 
 class EvaluationConfig(dg.Config):
@@ -134,24 +137,11 @@ def reconstructions(
     )
     models = load_registered_models(mlflow.resolved_tracking_uri(), device=str(device), dtype=runtime["dtype"])
     distance = make_backend(config.distance)
-    folder = storage.asset_dir("reconstructions")
-    index: dict = {
-        "dataset_version": latest["version"],
-        "models": models.versions,
-        # what benchmark needs to log the same settings without repainting
-        "settings": {
-            "num_inference_steps": settings.num_inference_steps,
-            "update_factor": settings.update_factor,
-            **runtime,
-        },
-        "budget": asdict(budget),
-        "groups": [g.record() for g in groups],
-    }
-    with atomic_dir(folder) as tmp:
-        index["methods"] = paint_groups(
-            groups, methods, models, distance, tmp, settings, seed=config.seed, progress=context.log.info
-        )
-        (tmp / INDEX).write_text(json.dumps(index, indent=2))
+    layout = storage.layout
+    index = reconstructions_index(latest["version"], models.versions, settings, runtime, groups)
+    index = write_reconstructions(
+        layout, index, groups, methods, models, distance, settings, seed=config.seed, progress=context.log.info
+    )
     rows = [
         {
             "method": m["method"],
@@ -162,7 +152,7 @@ def reconstructions(
     ]
     return dg.MaterializeResult(
         metadata={
-            "path": dg.MetadataValue.path(str(folder)),
+            "path": dg.MetadataValue.path(str(layout.reconstructions_dir)),
             "dataset_version": latest["version"],
             "dt_s": dt_s,
             "step_budget": budget.source,
@@ -203,13 +193,6 @@ def _mlflow_links(mlflow: MLflowResource, experiment_id: str, results: dict[str,
     return links
 
 
-def _saved_settings(index: dict) -> ReconstructConfig:
-    """The settings ``reconstructions`` painted with, as recorded in its index."""
-    if "budget" not in index:
-        raise ValueError(f"{INDEX} predates step budgets; materialize reconstructions again")
-    return ReconstructConfig(**index["settings"], budget=StepBudget(**index["budget"]))
-
-
 @dg.asset(
     group_name="evaluation",
     kinds={"mlflow"},
@@ -231,13 +214,14 @@ def _saved_settings(index: dict) -> ReconstructConfig:
 def benchmark(
     context: dg.AssetExecutionContext, config: EvaluationConfig, storage: StorageResource, mlflow: MLflowResource
 ) -> dg.MaterializeResult:
-    folder = storage.asset_dir("reconstructions")
-    index = json.loads((folder / INDEX).read_text())
+    layout = storage.layout
+    folder = layout.reconstructions_dir
+    index = read_reconstructions_index(layout)
     manifest = pd.read_parquet(read_latest(storage)["manifest"])
     groups = saved_groups(index, validation_sequences(storage.root, manifest))
     by_name = {m.name: m for m in _methods(config, _dt(config, manifest))}
     methods = [by_name[m["method"]] for m in index["methods"] if m["method"] in by_name]
-    out = storage.asset_dir("benchmark")
+    out = layout.benchmark_dir
     distance = make_backend(config.distance)
     results = benchmark_groups(
         groups,
@@ -249,13 +233,12 @@ def benchmark(
         tags={"dagster.run_id": context.run.run_id, "dagster.asset_key": "benchmark"},
         tracker=mlflow.tracker(),
         fid_weights=config.fid_weights,
-        config=_saved_settings(index),
+        config=saved_settings(index),
         seed=config.seed,
         progress=context.log.info,
     )
     summary = groups_summary(groups, results)
-    with atomic_path(out / "summary.json") as tmp:
-        tmp.write_text(json.dumps({"groups": summary}, indent=2))
+    write_benchmark_summary(layout, summary)
     unfinished = [g for g, result in results.items() if not metrics_finite(result.table)]
     experiment = mlflow.tracker().experiment_id(BENCHMARK_EXPERIMENT)
     return dg.MaterializeResult(

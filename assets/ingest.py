@@ -1,6 +1,5 @@
 """[ingest] group: per-video assets from the raw file to rectified canvas frames."""
 
-import hashlib
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Literal
@@ -16,13 +15,12 @@ from pipelines.partitions import videos_partitions
 from pipelines.resources import MLflowResource, ModelsResource, StorageResource
 from training.data.canvas import CanvasDetector
 from training.data.canvas.contour import ContourCanvasDetector
-from training.data.canvas.geometry import rectified_size, rectify, rectify_surround
 from training.data.canvas.paper_detector import GroundingCanvasDetector
 from training.data.canvas.tracking import CanvasObservation, track_canvas
 from training.data.catalog import find_video
-from training.data.frames import iter_sampled_frames
+from training.data.frame_outputs import CANVAS_FRAMES, SAMPLED_FRAMES, write_canvas_frames, write_sampled_frames
 from training.data.grounding_dino import weights_available
-from training.data.images import encode_image, read_rgb, write_image
+from training.data.images import encode_image, read_rgb
 from training.data.keyframes.border import SURROUND_LONG_SIDE, SURROUND_MARGIN
 from training.data.previews import (
     MAX_PREVIEW_WIDTH,
@@ -33,10 +31,10 @@ from training.data.previews import (
     table_strip,
     video_thumbnails,
 )
-from training.data.probe import VideoError, check_sampled_frames, probe_video
+from training.data.probe import VideoError, probe_video
 from training.data.quality_gates import canvas_found
-from training.data.storage import atomic_dir, write_bytes, write_parquet
-from training.data.table_readers import corners_array, iter_table_frames
+from training.data.storage import write_bytes, write_parquet
+from training.data.table_readers import iter_table_frames
 
 
 @dg.asset(
@@ -104,28 +102,18 @@ def sampled_frames(
     context: dg.AssetExecutionContext, config: SampledFramesConfig, storage: StorageResource
 ) -> dg.MaterializeResult:
     video_id = context.partition_key
-    target = storage.images_dir("sampled_frames", video_id)
-    table_path = storage.table_path("sampled_frames", video_id)
-    hold_partition(context, storage, target, table_path)
-    path = find_video(storage.videos_dir, video_id)
-    rows = []
-    with atomic_dir(target) as tmp:
-        for frame in iter_sampled_frames(path, config.sample_every_s):
-            name = f"{frame.t_ms:09d}.jpg"
-            data = encode_image(frame.image)
-            (tmp / name).write_bytes(data)
-            rows.append({"t_ms": frame.t_ms, "path": str(target / name), "sha": hashlib.sha1(data).hexdigest()})
-            if len(rows) % 50 == 0:
-                context.log.info(f"{video_id}: {len(rows)} frames sampled (t = {frame.t_ms / 1000:.0f} s)")
-        # Inside the staging folder: a too-short sampling leaves the previous frames in place.
-        check_sampled_frames(path, len(rows), config.sample_every_s)
-    table = write_parquet(pd.DataFrame(rows), table_path)
+    layout = storage.layout
+    hold_partition(
+        context, storage, layout.images_dir(SAMPLED_FRAMES, video_id), layout.table_path(SAMPLED_FRAMES, video_id)
+    )
+    video = find_video(layout.videos_dir, video_id)
+    written = write_sampled_frames(video, layout, video_id, config.sample_every_s, progress=context.log.info)
     return dg.MaterializeResult(
         metadata={
-            "path": dg.MetadataValue.path(str(table)),
-            "frames": len(rows),
+            "path": dg.MetadataValue.path(str(written.table_path)),
+            "frames": len(written.rows),
             "sample_every_s": config.sample_every_s,
-            "preview": dg.MetadataValue.md(markdown_image(table_strip(rows, count=8), alt=video_id)),
+            "preview": dg.MetadataValue.md(markdown_image(table_strip(written.rows, count=8), alt=video_id)),
         }
     )
 
@@ -228,9 +216,6 @@ def no_canvas_message(storage: StorageResource, video_id: str) -> str:
     )
 
 
-SURROUND_DIR = "surround"  # under canvas_frames/<video_id>/
-
-
 class CanvasFramesConfig(dg.Config):
     long_side: int = Field(default=512, ge=64, description="Long side of the rectified canvas in pixels.")
     surround_margin: float = Field(
@@ -256,37 +241,20 @@ def canvas_frames(
     context: dg.AssetExecutionContext, config: CanvasFramesConfig, storage: StorageResource
 ) -> dg.MaterializeResult:
     video_id = context.partition_key
-    target = storage.images_dir("canvas_frames", video_id)
-    hold_partition(context, storage, target, storage.table_path("canvas_frames", video_id))
-    frames = pd.read_parquet(storage.table_path("sampled_frames", video_id))
-    geometry = pd.read_parquet(storage.table_path("canvas_geometry", video_id))
-    found = geometry.dropna(subset=["corners"])
-    if found.empty:  # canvas_geometry stops the run before; this is a table written some other way
+    layout = storage.layout
+    hold_partition(
+        context, storage, layout.images_dir(CANVAS_FRAMES, video_id), layout.table_path(CANVAS_FRAMES, video_id)
+    )
+    frames = pd.read_parquet(layout.table_path(SAMPLED_FRAMES, video_id))
+    geometry = pd.read_parquet(layout.table_path("canvas_geometry", video_id))
+    if geometry["corners"].isna().all():  # canvas_geometry stops the run before; this is a table written some other way
         raise VideoError(f"{video_id}: {no_canvas_message(storage, video_id)}")
-    median_corners = np.median(np.stack([corners_array(cell) for cell in found["corners"]]), axis=0)
-    size = rectified_size(median_corners, config.long_side)
-    margin = config.surround_margin
-    around = rectified_size(median_corners, config.surround_long_side) if margin > 0 else None
-    rows = []
-    with atomic_dir(target) as tmp:
-        if around is not None:
-            (tmp / SURROUND_DIR).mkdir()
-        for t_ms, frame_path, cell in zip(frames["t_ms"], frames["path"], geometry["corners"], strict=True):
-            corners = corners_array(cell)
-            row = {"t_ms": int(t_ms), "path": None, "surround_path": None, "surround_margin": margin}
-            rows.append(row)
-            if corners is None:
-                continue
-            image = read_rgb(frame_path)
-            name = f"{int(t_ms):09d}.jpg"
-            write_image(tmp / name, rectify(image, corners, size))
-            row["path"] = str(target / name)
-            if around is not None:
-                write_image(tmp / SURROUND_DIR / name, rectify_surround(image, corners, around, margin))
-                row["surround_path"] = str(target / SURROUND_DIR / name)
-    path = write_parquet(pd.DataFrame(rows), storage.table_path("canvas_frames", video_id))
+    written = write_canvas_frames(
+        frames, geometry, layout, video_id, config.long_side, config.surround_margin, config.surround_long_side
+    )
+    rows, size, around = written.rows, written.size, written.surround_size
     metadata = {
-        "path": dg.MetadataValue.path(str(path)),
+        "path": dg.MetadataValue.path(str(written.table_path)),
         "size": f"{size[0]}x{size[1]}",
         "frames": sum(r["path"] is not None for r in rows),
         "preview": dg.MetadataValue.md(markdown_image(table_strip(rows, count=8), alt=video_id)),

@@ -32,6 +32,8 @@ import cv2
 import numpy as np
 import pandas as pd
 
+from training.data_root import DataRoot
+
 REPO = Path(__file__).resolve().parents[1]
 PY = sys.executable
 SAMPLE_EVERY = "1"  # seconds between sampled frames of the 60-s test videos (as the demo samples)
@@ -303,7 +305,7 @@ def curate_cases(bench: Bench, good: list[Path]) -> None:
             group, f"{option} {value} (before any work)", ok and call.seconds < 30, f"{why} in {call.seconds:.0f} s"
         )
 
-    temp = bench.root / "sampled_frames" / f".{video_id(good[0])}.k1ll3d_x.tmp"  # atomic_dir's name
+    temp = DataRoot(bench.root).asset_dir("sampled_frames") / f".{video_id(good[0])}.k1ll3d_x.tmp"  # atomic_dir's name
     temp.mkdir(parents=True)
     (temp / "000001.png").write_bytes(b"x" * 1000)
     call = bench.cli("curate", str(good[0]))
@@ -372,7 +374,7 @@ def consistency_problems(root: Path, vid: str) -> list[str]:
     """Every path a video's tables name exists, and its keyframes are frames of its sampled_frames table."""
     problems = []
     tables = {
-        name: root / name / f"{vid}.parquet"
+        name: DataRoot(root).table_path(name, vid)
         for name in ("sampled_frames", "keyframes", "frame_pairs", "difference_masks")
     }
     frames = {name: pd.read_parquet(path) for name, path in tables.items() if path.exists()}
@@ -394,7 +396,7 @@ def labels_cases(bench: Bench, good: list[Path]) -> None:
     work.mkdir()
     call = bench.cli("labels", "export", "--csv", "--out", str(work / "sheet.csv"))
     sheet = pd.read_csv(work / "sheet.csv", dtype=str, keep_default_na=False) if (work / "sheet.csv").exists() else None
-    pairs = sum(len(pd.read_parquet(p)) for p in (bench.root / "frame_pairs").glob("*.parquet"))
+    pairs = sum(len(pd.read_parquet(p)) for p in DataRoot(bench.root).asset_dir("frame_pairs").glob("*.parquet"))
     clean = call.rc == 0 and sheet is not None and len(sheet) == pairs
     bench.record(
         group,
@@ -486,7 +488,7 @@ def recuration_cases(bench: Bench, good: list[Path]) -> None:
     """A correction stays on its frames when the video is curated again with other settings."""
     group = "corrections"
     vid = video_id(good[0])
-    pairs = pd.read_parquet(bench.root / "frame_pairs" / f"{vid}.parquet")
+    pairs = pd.read_parquet(DataRoot(bench.root).table_path("frame_pairs", vid))
     row = pairs.iloc[min(2, len(pairs) - 1)]
     sheet = bench.work / "one.csv"
     pd.DataFrame({"pair_id": [f"{vid}/{int(row['pair_index']):03d}"], "correction": ["river"]}).to_csv(
@@ -495,12 +497,12 @@ def recuration_cases(bench: Bench, good: list[Path]) -> None:
     imported = bench.cli("labels", "import", str(sheet))
     # Other settings: denser sampling and more keyframes give other frame times, so the pairs change.
     call = bench.cli("curate", str(good[0]), "--sample-every", "0.5", "--keyframes-per-video", "12")
-    labels = pd.read_parquet(bench.root / "instruction_labels" / f"{vid}.parquet")
-    new_pairs = pd.read_parquet(bench.root / "frame_pairs" / f"{vid}.parquet")
+    labels = pd.read_parquet(DataRoot(bench.root).table_path("instruction_labels", vid))
+    new_pairs = pd.read_parquet(DataRoot(bench.root).table_path("frame_pairs", vid))
     joined = labels.merge(new_pairs[["pair_index", "prev_t_ms", "next_t_ms"]], on="pair_index")
     on = joined[joined["text"] == "river"]
     moved = on[(on["prev_t_ms"] != row["prev_t_ms"]) | (on["next_t_ms"] != row["next_t_ms"])]
-    history = list((bench.root / "label_corrections" / "history").glob("*.parquet"))
+    history = list(DataRoot(bench.root).corrections_history_dir.glob("*.parquet"))
     old_times = set(zip(pairs["prev_t_ms"], pairs["next_t_ms"], strict=True))
     changed = old_times != set(zip(new_pairs["prev_t_ms"], new_pairs["next_t_ms"], strict=True))
     clean = imported.rc == 0 and call.rc == 0 and changed and moved.empty and history
@@ -514,7 +516,7 @@ def recuration_cases(bench: Bench, good: list[Path]) -> None:
     for k, name in enumerate(names):
         write_png(official / f"{name}.jpg", (64, 48), seed=k)
     (official / "last_aligned_frame_inv.json").write_text(json.dumps({names[-1]: names[:-1]}))
-    keyframes = bench.root / "keyframes" / f"{vid}.parquet"
+    keyframes = DataRoot(bench.root).table_path("keyframes", vid)
     before = len(pd.read_parquet(keyframes))
     call = bench.cli("import-official", str(bench.work / "official"))
     after = len(pd.read_parquet(keyframes))

@@ -33,6 +33,7 @@ from training.data.difference import iou
 from training.data.images import read_gray
 from training.data.studio import Studio, StudioConfig, generate_studio
 from training.data.table_readers import corners_array
+from training.data_root import DataRoot
 
 CHANGE_LEVEL = 8  # a true change: some channel differs by more than 8/255 between the two canvas states
 
@@ -43,7 +44,7 @@ def truth_index(truth: dict, t_ms: int) -> int:
 
 
 def canvas_accuracy(root: Path, video_id: str, truth: dict) -> dict:
-    geometry = pd.read_parquet(root / "canvas_geometry" / f"{video_id}.parquet")
+    geometry = pd.read_parquet(DataRoot(root).table_path("canvas_geometry", video_id))
     errors = []
     for t_ms, cell in zip(geometry["t_ms"], geometry["corners"], strict=True):
         corners = corners_array(cell)
@@ -58,7 +59,7 @@ def canvas_accuracy(root: Path, video_id: str, truth: dict) -> dict:
 
 
 def keyframe_accuracy(root: Path, video_id: str, truth: dict) -> dict:
-    kept = pd.read_parquet(root / "keyframes" / f"{video_id}.parquet")
+    kept = pd.read_parquet(DataRoot(root).table_path("keyframes", video_id))
     occluded = [truth["frames"][truth_index(truth, int(t))]["occluded"] for t in kept["t_ms"]]
     target_t = int(kept.loc[kept["is_target"], "t_ms"].iloc[-1])
     return {
@@ -70,8 +71,8 @@ def keyframe_accuracy(root: Path, video_id: str, truth: dict) -> dict:
 
 
 def mask_accuracy(root: Path, video_id: str, truth: dict, studio: Studio) -> dict:
-    pairs = pd.read_parquet(root / "frame_pairs" / f"{video_id}.parquet")
-    masks = pd.read_parquet(root / "difference_masks" / f"{video_id}.parquet")
+    pairs = pd.read_parquet(DataRoot(root).table_path("frame_pairs", video_id))
+    masks = pd.read_parquet(DataRoot(root).table_path("difference_masks", video_id))
     scores = []
     for (prev_t, next_t), mask_path in zip(
         pairs[["prev_t_ms", "next_t_ms"]].itertuples(index=False), masks["mt_mask_path"], strict=True
@@ -89,7 +90,7 @@ def run_chain(root: Path, home: Path, every_s: float, keyframes: int | None) -> 
     prepare_environment(home, root)
     defs = build_definitions(str(root))
     instance = dg.DagsterInstance.get()
-    ids = sorted(p.stem for p in (root / "videos").glob("*.mp4"))
+    ids = sorted(p.stem for p in DataRoot(root).videos_dir.glob("*.mp4"))
     register_videos(instance, ids)
     seconds, failures = {}, {}
     for video_id in ids:
@@ -103,7 +104,7 @@ def run_chain(root: Path, home: Path, every_s: float, keyframes: int | None) -> 
 def accuracy_table(args: argparse.Namespace, work: Path) -> pd.DataFrame:
     root = work / "data"
     config = StudioConfig(duration_s=args.duration, size=args.size)
-    videos = generate_studio(root / "videos", count=args.count, seed=args.seed, config=config)
+    videos = generate_studio(DataRoot(root).videos_dir, count=args.count, seed=args.seed, config=config)
     seconds, failures = run_chain(root, work / "dagster", args.sample_every, args.keyframes_per_video)
     rows = []
     for video in videos:
@@ -139,7 +140,7 @@ def long_video(args: argparse.Namespace, work: Path) -> dict:
             "-m",
             "pipelines.cli",
             "synth",
-            str(root / "videos"),
+            str(DataRoot(root).videos_dir),
             "--count",
             "1",
             "--seed",

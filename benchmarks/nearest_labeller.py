@@ -34,6 +34,7 @@ import pandas as pd
 
 from training.data.images import read_gray
 from training.data.storage import atomic_path
+from training.data_root import DataRoot
 from training.labels.auto import table_features
 from training.labels.nearest import NearestLabeller
 from training.labels.synthetic import load_layer_masks, synthetic_label
@@ -75,7 +76,7 @@ def prepare(root: Path, count: int, seed: int) -> Path:
             refresh_labels(studio / f"{video_id}.truth.json", video_id, seed_i)
         videos.append(studio / f"{video_id}.mp4")
     data = root / "data"
-    done = {p.stem for p in (data / "difference_masks").glob("*.parquet")}
+    done = {p.stem for p in DataRoot(data).asset_dir("difference_masks").glob("*.parquet")}
     todo = [v for v in videos if v.stem not in done]
     if todo:
         report = curate(todo, data, root / "dagster", run_config=chain_config(1.0, 10))
@@ -93,7 +94,8 @@ def truth_labeller(data: Path, studio: Path, video: str, rule: str):
     layer_masks = load_layer_masks(truth, truth_path)
     if layer_masks is None:
         raise ValueError(f"{truth_path}: no layer masks for the visible rule; delete it to regenerate the video")
-    mask_of = pd.read_parquet(data / "difference_masks" / f"{video}.parquet").set_index("pair_index")["mt_mask_path"]
+    masks = pd.read_parquet(DataRoot(data).table_path("difference_masks", video))
+    mask_of = masks.set_index("pair_index")["mt_mask_path"]
 
     def label(rec: dict) -> str | None:
         changed = read_gray(mask_of[rec["pair_index"]])
@@ -105,13 +107,13 @@ def truth_labeller(data: Path, studio: Path, video: str, rule: str):
 def labelled_pairs(data: Path, studio: Path, wanted: set[str], rule: str = "visible") -> pd.DataFrame:
     """Every pair of the `wanted` curated videos: features (from the chain's files) and its truth label."""
     rows = []
-    for table in sorted((data / "difference_masks").glob("*.parquet")):
+    for table in sorted(DataRoot(data).asset_dir("difference_masks").glob("*.parquet")):
         video = table.stem
         if video not in wanted:
             continue
         truth, truth_label = truth_labeller(data, studio, video, rule)
         kind_of = {layer["label"]: layer["kind"] for layer in truth["layers"]}
-        pairs = pd.read_parquet(data / "frame_pairs" / f"{video}.parquet")
+        pairs = pd.read_parquet(DataRoot(data).table_path("frame_pairs", video))
         masks = pd.read_parquet(table)
         feats = list(table_features(pairs, masks))  # the whole video: its time line and blank canvas
         for rec, vec in zip(pairs.to_dict("records"), feats, strict=True):
@@ -150,8 +152,8 @@ def visible_agreement(
             continue
         st = Studio(video_id, int(child.generate_state(1)[0]))
         _, truth_label = truth_labeller(data, studio, video_id, rule)
-        mask_of = pd.read_parquet(data / "difference_masks" / f"{video_id}.parquet").set_index("pair_index")
-        for rec in pd.read_parquet(data / "frame_pairs" / f"{video_id}.parquet").to_dict("records"):
+        mask_of = pd.read_parquet(DataRoot(data).table_path("difference_masks", video_id)).set_index("pair_index")
+        for rec in pd.read_parquet(DataRoot(data).table_path("frame_pairs", video_id)).to_dict("records"):
             label = truth_label(rec)
             if label is None:
                 continue

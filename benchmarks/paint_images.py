@@ -22,6 +22,7 @@ import numpy as np
 
 from benchmarks.realdata import OFFICIAL_SAMPLE
 from training.data.images import read_rgb
+from training.data_root import DataRoot
 from training.inference.paint import PaintConfig, paint
 
 REALDATA_DEMO = OFFICIAL_SAMPLE / "demo"
@@ -47,16 +48,17 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=None, help="default: <data root>/benchmarks/paint_images")
     ap.add_argument("--dt", type=float, default=None, help="Δt of the updates (default: the dataset's mean)")
     args = ap.parse_args(argv)
-    out = args.out or args.data_root / "benchmarks" / "paint_images"
+    layout = DataRoot(args.data_root)
+    out = args.out or layout.benchmark_outputs_dir("paint_images")
     images = {p.stem: read_rgb(p) for p in args.images} if args.images else default_images()
-    models = load_registered_models(f"sqlite:///{(args.data_root / 'mlflow.db').resolve()}")
+    models = load_registered_models(layout.default_tracking_uri)
     dt = args.dt
     if dt is None:
         import json
 
         import pandas as pd
 
-        latest = json.loads((args.data_root / "training_dataset" / "latest.json").read_text())
+        latest = json.loads(layout.latest_dataset_path.read_text())
         dt = round(float(pd.read_parquet(latest["manifest"])["dt_s"].mean()), 1)
     distance = make_backend("auto")
     print("| image | size | updates | stop | D̄ start | D̄ end | closer | s/update mean | max | spread after 1st |")

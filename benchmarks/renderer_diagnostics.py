@@ -34,6 +34,7 @@ from evaluation.reconstruct import ReconstructConfig, load_registered_models
 from evaluation.sequences import validation_sequences
 from training.data.difference import make_backend, mean_distance
 from training.data.images import read_gray, read_rgb
+from training.data_root import DataRoot
 from training.inference.paint import PaintConfig
 from training.models.renderer import Guidance
 
@@ -76,11 +77,12 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--out", type=Path, default=None, help="default: <data root>/benchmarks/renderer_diagnostics")
     args = ap.parse_args(argv)
     root = args.data_root
-    out = args.out or root / "benchmarks" / "renderer_diagnostics"
+    layout = DataRoot(root)
+    out = args.out or layout.benchmark_outputs_dir("renderer_diagnostics")
     out.mkdir(parents=True, exist_ok=True)
-    latest = json.loads((root / "training_dataset" / "latest.json").read_text())
+    latest = json.loads(layout.latest_dataset_path.read_text())
     manifest = pd.read_parquet(latest["manifest"])
-    uri = f"sqlite:///{(root / 'mlflow.db').resolve()}"
+    uri = layout.default_tracking_uri
     models = load_registered_models(uri)
     distance = make_backend(args.distance)
     started = time.perf_counter()

@@ -53,6 +53,8 @@ from training.experiment_tracking import TrackedRun, Tracker
 from training.plots import curves_png, histogram_png
 
 EXPERIMENT = "inverse-painting/benchmark"
+COMPARISON_CSV = "comparison.csv"  # the comparison table under out_dir, as a sheet
+COMPARISON_MD = "comparison.md"  # and as Markdown (the parent run's description)
 EXPERIMENT_DESCRIPTION = (
     "The benchmark (docs/ARCHITECTURE.md §5): per ground-truth group a parent run `benchmark` / `benchmark:<group>` "
     "with the comparison table, and a child run per method; select a parent's child runs and Compare.\n\n"
@@ -193,13 +195,13 @@ def run_benchmark(
         table = pd.DataFrame(rows)[
             ["method", "kind", "dt_s", "ablate", *METRICS, "paintings", "n_generated", "seconds", "fid_reason"]
         ]
-        csv_path = out / "comparison.csv"
+        csv_path = out / COMPARISON_CSV
         with atomic_path(csv_path) as tmp:  # columns as users read them: the distance by its backend
             table.rename(columns={"distance": public_name("distance", distance.name)}).to_csv(tmp, index=False)
         markdown = comparison_markdown(table, distance, fid_note)
         if "ours" in set(table["method"]) and len(table) > 1:
             markdown += "\n" + head_to_head_markdown(table, distance) + "\n"
-        md_path = out / "comparison.md"
+        md_path = out / COMPARISON_MD
         with atomic_path(md_path) as tmp:
             Path(tmp).write_text(markdown)
         scores = pd.DataFrame(per_painting)

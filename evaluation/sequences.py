@@ -19,6 +19,7 @@ import pandas as pd
 
 from training.data.images import fit_long_side, read_rgb
 from training.data.official_release import IMAGE_EXTENSIONS, read_official_layout
+from training.data_root import DataRoot
 
 DEFAULT_LONG_SIDE = 512
 _NUMBER = re.compile(r"(\d+)")
@@ -182,13 +183,13 @@ def validation_sequences(
     ``manifest`` (default: the latest ``training_dataset`` manifest, ``training_dataset/latest.json``)."""
     import json
 
-    root = Path(data_root)
+    layout = DataRoot(data_root)
     if manifest is None:
-        latest = root / "training_dataset" / "latest.json"
+        latest = layout.latest_dataset_path
         if not latest.is_file():
             raise FileNotFoundError(f"{latest} missing; materialize training_dataset first (or pass the manifest)")
         manifest = pd.read_parquet(json.loads(latest.read_text())["manifest"])
     videos = sorted(manifest.loc[manifest["split"] == "val", "video_id"].unique())
     if not videos:
-        raise ValueError(f"{root}: the training dataset holds out no painting; raise its val_fraction")
-    return [load_ground_truth(root / "keyframes" / v, long_side=long_side) for v in videos]
+        raise ValueError(f"{layout.root}: the training dataset holds out no painting; raise its val_fraction")
+    return [load_ground_truth(layout.images_dir("keyframes", v), long_side=long_side) for v in videos]

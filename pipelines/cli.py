@@ -112,7 +112,7 @@ def _chain_args(parser: argparse.ArgumentParser) -> None:
 
 def _roots(args: argparse.Namespace) -> tuple[Path, Path]:
     from pipelines.instance import default_dagster_home
-    from pipelines.resources import default_data_root
+    from training.data_root import default_data_root
 
     return args.data_root or Path(default_data_root()), args.dagster_home or default_dagster_home()
 

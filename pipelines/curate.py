@@ -1,14 +1,12 @@
 """`inverse-painting curate` and `import-official`: the per-video chain from the command line."""
 
 import os
-import shutil
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import dagster as dg
 
-from assets.curate import write_keyframe_tables
 from pipelines.definitions import build_definitions
 from pipelines.instance import prepare_environment
 from pipelines.job_runs import ChainReport, register_videos, run_per_video_chain
@@ -16,8 +14,8 @@ from pipelines.partition_lock import partition_held_by_command
 from pipelines.resources import StorageResource
 from pipelines.settings import apply_chain_settings, chain_settings, for_assets
 from training.data.catalog import VIDEO_EXTENSIONS, scan_videos, video_id_for
+from training.data.keyframe_outputs import write_imported_keyframes
 from training.data.official_release import OfficialSequence, read_official_layout
-from training.data.storage import atomic_dir
 
 AFTER_KEYFRAMES = ["frame_pairs", "difference_masks"]
 IMPORTED = "imported"  # the keyframes' `occluder_backend` metadata of a sequence import-official wrote
@@ -186,7 +184,7 @@ def import_official(folder: Path, data_root: Path, dagster_home: Path, verbose: 
     register_videos(instance, [seq.name for seq in sequences])
     for seq in sequences:
         with partition_held_by_command(instance, storage.root, seq.name, "import-official"):
-            table = write_imported_keyframes(storage, seq.name, seq.keyframes)
+            table = write_imported_keyframes(storage.layout, seq.name, seq.keyframes)
         instance.report_runless_asset_event(
             dg.AssetMaterialization(
                 asset_key="keyframes",
@@ -208,15 +206,3 @@ def import_official(folder: Path, data_root: Path, dagster_home: Path, verbose: 
         tags={"inverse-painting/launched-by": "import-official"},
         verbose=verbose,
     )
-
-
-def write_imported_keyframes(storage: StorageResource, video_id: str, frames: list[tuple[int, Path]]) -> Path:
-    """The `keyframes` outputs for already-curated frames: copies, the table, an empty dropped table."""
-    folder = storage.images_dir("keyframes", video_id)
-    rows = []
-    with atomic_dir(folder) as tmp:
-        for number, (t_ms, source) in enumerate(frames, start=1):
-            shutil.copyfile(source, tmp / source.name)
-            rows.append({"t_ms": t_ms, "path": str(folder / source.name), "is_target": number == len(frames)})
-    write_keyframe_tables(storage, video_id, rows, dropped_rows=[])  # curated upstream: nothing dropped here
-    return storage.table_path("keyframes", video_id)

@@ -10,6 +10,7 @@ from pathlib import Path
 import dagster as dg
 from tqdm import tqdm
 
+from evaluation.benchmark_runner import COMPARISON_MD
 from evaluation.groups import group_dir
 from pipelines.definitions import build_definitions
 from pipelines.instance import dagster_dev_command, prepare_environment
@@ -20,6 +21,7 @@ from pipelines.settings import apply_chain_settings
 from training.data.catalog import scan_videos
 from training.data.studio import StudioConfig, generate_studio
 from training.data.studio.video import studio_video_ids
+from training.data_root import DataRoot
 
 # The demo's videos compress a whole painting into about a minute (real footage: ~9 minutes), so
 # frames are sampled denser and keyframes spaced closer than the defaults for real footage.
@@ -166,7 +168,9 @@ class DemoSummary:
         lines = [f"Data root: {self.data_root}", f"Dagster instance: {self.dagster_home}"]
         lines += [self.settings, ""] if self.settings else [""]
         if self.generated:
-            lines.append(f"Synthetic studio: generated {len(self.generated)} videos into {self.data_root / 'videos'}")
+            lines.append(
+                f"Synthetic studio: generated {len(self.generated)} videos into {DataRoot(self.data_root).videos_dir}"
+            )
         for asset, produced in self.outputs.items():
             if produced and produced[0][0] in UNPARTITIONED_JOBS:
                 lines.append(f"{asset}: materialized -> {produced[0][1]}")
@@ -259,20 +263,20 @@ def run_demo(
         summary.failures.update(done.failures)
         if done.failures:
             break  # evaluation needs trained models: report the first problem, not its consequences
-    summary.comparison = benchmark_tables(storage) if "benchmark" in summary.outputs else ""
+    summary.comparison = benchmark_tables(storage.layout) if "benchmark" in summary.outputs else ""
     return summary
 
 
-def benchmark_tables(storage: StorageResource) -> str:
+def benchmark_tables(layout: DataRoot) -> str:
     """Every group's comparison table of the last benchmark, each under a heading (the validation split first)."""
     import json
 
-    summary_path = storage.asset_dir("benchmark") / "summary.json"
+    summary_path = layout.benchmark_summary_path
     if not summary_path.is_file():
         return ""
     parts = []
     for name, group in json.loads(summary_path.read_text()).get("groups", {}).items():
-        table = group_dir(storage.asset_dir("benchmark"), name) / "comparison.md"
+        table = group_dir(layout.benchmark_dir, name) / COMPARISON_MD
         if table.is_file():
             won = ", ".join(m for m, w in group.get("wins_over_every_baseline", {}).items() if w) or "none"
             parts.append(
@@ -288,4 +292,4 @@ def evaluate(data_root: Path, dagster_home: Path, run_config: dict | None = None
     defs = build_definitions(str(data_root.resolve()))
     storage: StorageResource = defs.resources["storage"]
     report = run_job(defs, dg.DagsterInstance.get(), evaluate_models_job.name, run_config or {}, "benchmark")
-    return report, benchmark_tables(storage) if "benchmark" in report.outputs else ""
+    return report, benchmark_tables(storage.layout) if "benchmark" in report.outputs else ""

@@ -11,7 +11,7 @@ from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from pipelines.resources import DATA_ROOT_ENV
+from training.data_root import DATA_ROOT_ENV
 
 if TYPE_CHECKING:
     from dagster._core.remote_origin import ManagedGrpcPythonEnvCodeLocationOrigin

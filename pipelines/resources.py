@@ -1,42 +1,42 @@
 """Resources shared by every asset: where data lives, and where runs are tracked."""
 
-import os
 from pathlib import Path
 from typing import Any
 
 import dagster as dg
 
+from training.data_root import DATA_ROOT_ENV, DEFAULT_DATA_ROOT, DataRoot, default_data_root
 from training.experiment_tracking import TrackedRun, Tracker
 
-DATA_ROOT_ENV = "INVERSE_PAINTING_DATA_ROOT"
-
-
-def default_data_root() -> str:
-    return os.environ.get(DATA_ROOT_ENV, "data")
+__all__ = ["DATA_ROOT_ENV", "MLflowResource", "ModelsResource", "StorageResource", "default_data_root"]
 
 
 class StorageResource(dg.ConfigurableResource):
-    """The one data root every path derives from (ARCHITECTURE §2)."""
+    """The one data root every path derives from; its layout is :class:`training.data_root.DataRoot`'s."""
 
-    data_root: str = "data"
+    data_root: str = DEFAULT_DATA_ROOT
+
+    @property
+    def layout(self) -> DataRoot:
+        return DataRoot(self.data_root)
 
     @property
     def root(self) -> Path:
-        return Path(self.data_root).expanduser().resolve()
+        return self.layout.root
 
     @property
     def videos_dir(self) -> Path:
-        return self.root / "videos"
+        return self.layout.videos_dir
 
     def asset_dir(self, asset: str) -> Path:
-        return self.root / asset
+        return self.layout.asset_dir(asset)
 
     def table_path(self, asset: str, video_id: str) -> Path:
         """Per-video table of an asset: ``<root>/<asset>/<video_id>.parquet``."""
-        return self.asset_dir(asset) / f"{video_id}.parquet"
+        return self.layout.table_path(asset, video_id)
 
     def images_dir(self, asset: str, video_id: str) -> Path:
-        return self.asset_dir(asset) / video_id
+        return self.layout.images_dir(asset, video_id)
 
 
 class MLflowResource(dg.ConfigurableResource):
@@ -52,12 +52,13 @@ class MLflowResource(dg.ConfigurableResource):
     ui_url: str | None = None  # where `mlflow ui` / the server is browsed, for links in metadata
 
     def resolved_tracking_uri(self) -> str:
-        return self.tracking_uri or f"sqlite:///{self.storage.root / 'mlflow.db'}"
+        # the configured URI only: definitions.py passes $MLFLOW_TRACKING_URI in as the config
+        return self.tracking_uri or self.storage.layout.default_tracking_uri
 
     def tracker(self) -> Tracker:
-        root = self.artifact_root or self.storage.root / "mlartifacts"
-        self.storage.root.mkdir(parents=True, exist_ok=True)
-        return Tracker(self.resolved_tracking_uri(), artifact_root=root)
+        layout = self.storage.layout
+        layout.root.mkdir(parents=True, exist_ok=True)
+        return Tracker(self.resolved_tracking_uri(), artifact_root=self.artifact_root or layout.artifact_root)
 
     def start_run(self, context: dg.AssetExecutionContext, experiment: str, run_name: str | None = None) -> TrackedRun:
         tags = {

@@ -23,8 +23,8 @@ import pydantic
 import yaml
 
 from training.data.storage import atomic_path
+from training.data_root import DataRoot
 
-SETTINGS_FILE = Path("settings") / "process_videos.yaml"
 # Values of one op that only make sense together: an option that sets one of them replaces the saved others
 # (``--keyframes-per-video`` after a profile that spaced keyframes by time must not keep that min_interval_s).
 TOGETHER = {"keyframes": {"keyframes_per_video", "min_interval_s"}}
@@ -45,7 +45,7 @@ class SettingsError(ValueError):
 
 
 def settings_path(data_root: Path | str) -> Path:
-    return Path(data_root).expanduser().resolve() / SETTINGS_FILE
+    return DataRoot(data_root).process_videos_settings_path
 
 
 FIX = "fix it by hand (the comment at its top says what it holds) or delete it to use the assets' defaults"

@@ -55,14 +55,15 @@ def test_benchmark_asset_reads_the_budget_reconstructions_recorded():
     import json
     from dataclasses import asdict
 
-    from assets.evaluation import EvaluationConfig, _saved_settings
+    from assets.evaluation import EvaluationConfig
+    from evaluation.outputs import saved_settings
 
     budget = StepBudget.from_manifest(manifest(), source="dataset abc")
     index = json.loads(
         json.dumps({"settings": {"num_inference_steps": 3, "update_factor": 1.0}, "budget": asdict(budget)})
     )
-    settings = _saved_settings(index)
+    settings = saved_settings(index)
     assert settings.budget == budget and settings.num_inference_steps == 3 and settings.update_factor == 1.0
     with pytest.raises(ValueError, match="materialize reconstructions again"):
-        _saved_settings({"methods": []})
+        saved_settings({"methods": []})
     assert "step_margin" not in EvaluationConfig.model_fields and EvaluationConfig().update_factor == 1.5

@@ -23,6 +23,8 @@ import pandas as pd
 import psutil
 from filelock import FileLock
 
+from training.data_root import DataRoot
+
 
 @contextmanager
 def atomic_path(target: Path) -> Iterator[Path]:
@@ -144,12 +146,9 @@ class PartitionHolder:
         return self.host != socket.gethostname() or process_alive(self.pid, self.since)
 
 
-LOCKS_DIR = ".locks"
-
-
 def partition_lock_paths(root: Path, key: str) -> tuple[Path, Path]:
     """The lock file and the holder file of partition ``key`` under a data root."""
-    folder = root / LOCKS_DIR
+    folder = DataRoot(root).locks_dir
     return folder / f"{key}.lock", folder / f"{key}.holder.json"
 
 

@@ -28,6 +28,7 @@ from training.data.images import fit_long_side, read_rgb, write_image
 from training.data.previews import frame_strip
 from training.data.storage import atomic_dir
 from training.data.video_writer import write_mp4
+from training.data_root import DataRoot
 from training.device import DEVICE_CHOICES, DTYPE_CHOICES, resolve, runtime_params
 from training.experiment_tracking import REGISTERED_MODELS
 from training.inference.paint import PaintConfig, PaintResult, paint
@@ -392,10 +393,10 @@ def run_paint_cli(args: argparse.Namespace) -> int:
     from training.models.renderer import load_renderer
     from training.text_generator import TextGenerator
 
-    data_root = args.data_root or Path(os.environ.get("INVERSE_PAINTING_DATA_ROOT") or "data")
-    uri = args.tracking_uri or os.environ.get("MLFLOW_TRACKING_URI") or f"sqlite:///{data_root.resolve() / 'mlflow.db'}"
+    layout = DataRoot.from_env(args.data_root)
+    uri = layout.tracking_uri(args.tracking_uri)  # --tracking-uri, else $MLFLOW_TRACKING_URI, else <root>/mlflow.db
     # every input is checked before a model is loaded: bad ones cost nothing and leave nothing behind
-    protected = protected_folders(data_root)
+    protected = protected_folders(layout.root)
     check_out_folder(args.out, protected)
     target, painting_size = read_painting(args.image)
     try:

@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 
 from training.data.images import read_gray, read_rgb
+from training.data_root import DataRoot
 from training.labels.features import region_features, timeline_position
 from training.labels.llava import DEFAULT_LLAVA, LlavaLabeller, llava_weights_available
 from training.labels.nearest import NearestLabeller
@@ -151,10 +152,11 @@ def table_features(
 
 def read_pair_tables(data_root: Path, video_id: str) -> tuple[pd.DataFrame, pd.DataFrame | None]:
     """The frame_pairs table of a video and its difference_masks table (None when not materialized)."""
-    pairs_path = Path(data_root) / "frame_pairs" / f"{video_id}.parquet"
+    layout = DataRoot(data_root)
+    pairs_path = layout.table_path("frame_pairs", video_id)
     if not pairs_path.is_file():
         raise FileNotFoundError(f"{pairs_path}: no frame_pairs table for {video_id!r}; materialize frame_pairs first")
-    masks_path = Path(data_root) / "difference_masks" / f"{video_id}.parquet"
+    masks_path = layout.table_path("difference_masks", video_id)
     return pd.read_parquet(pairs_path), (pd.read_parquet(masks_path) if masks_path.is_file() else None)
 
 
@@ -252,7 +254,7 @@ def make_pair_labeller(
     """
     from training.labels.store import latest_corrections
 
-    corrections = latest_corrections(Path(data_root) / "label_corrections")
+    corrections = latest_corrections(DataRoot(data_root).corrections_dir)
     chosen = choose_backend(backend, video_path, llava_model, has_corrections=not corrections.empty)
     if chosen == "llava":
         return LlavaPairs(LlavaLabeller(llava_model, device=device, batch_size=batch_size))

@@ -9,11 +9,11 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import os
 from pathlib import Path
 
 import pandas as pd
 
+from training.data_root import DataRoot, default_data_root
 from training.labels.csv_io import export_csv, read_csv_corrections
 from training.labels.label_studio import export_tasks, read_export
 from training.labels.merge import orphaned_corrections
@@ -25,8 +25,6 @@ from training.labels.store import (
     pair_id,
 )
 
-DATA_ROOT_ENV = "INVERSE_PAINTING_DATA_ROOT"  # the same variable the pipeline reads
-STORE_DIR = "label_corrections"
 CURATE_FIRST = "curate videos first (inverse-painting curate VIDEO ...)"
 HAND_LABELLING = (
     "To label by hand (no GPU or model needed): `labels export --csv`, fill the `correction` column (1-2 words "
@@ -36,11 +34,11 @@ HAND_LABELLING = (
 
 
 def store_dir(data_root: Path) -> Path:
-    return Path(data_root) / STORE_DIR
+    return DataRoot(data_root).corrections_dir
 
 
 def _video_ids(data_root: Path, asset: str) -> list[str]:
-    folder = Path(data_root) / asset
+    folder = DataRoot(data_root).asset_dir(asset)
     return sorted(p.stem for p in folder.glob("*.parquet")) if folder.is_dir() else []
 
 
@@ -59,14 +57,16 @@ def current_pairs(data_root: Path) -> pd.DataFrame:
     """Every curated pair under the data root now: pair_id, video_id, pair_index, frame times and paths."""
     frames = []
     for video in _video_ids(data_root, "frame_pairs"):
-        path = Path(data_root) / "frame_pairs" / f"{video}.parquet"
+        path = DataRoot(data_root).table_path("frame_pairs", video)
         need = {"pair_index", "prev_t_ms", "next_t_ms", "prev_path", "next_path", "target_path"}
         table = _read_table(path, need, f"re-materialize frame_pairs of {video}")
         table = table[sorted(need)].assign(video_id=video)
         table["pair_id"] = [pair_id(video, int(i)) for i in table["pair_index"]]
         frames.append(table)
     if not frames:
-        raise ValueError(f"{Path(data_root) / 'frame_pairs'}: no curated video under {data_root}; {CURATE_FIRST}")
+        raise ValueError(
+            f"{DataRoot(data_root).asset_dir('frame_pairs')}: no curated video under {data_root}; {CURATE_FIRST}"
+        )
     pairs = pd.concat(frames, ignore_index=True)
     return pairs.astype({"pair_index": "int64", "prev_t_ms": "int64", "next_t_ms": "int64"})
 
@@ -86,13 +86,13 @@ def export_rows(data_root: Path) -> pd.DataFrame:
     frames = []
     for video, group in pairs.groupby("video_id", sort=True):
         rows = group
-        auto_path = Path(data_root) / "auto_labels" / f"{video}.parquet"
+        auto_path = DataRoot(data_root).table_path("auto_labels", video)
         if auto_path.is_file():
             auto = _read_table(auto_path, {"pair_index", "text", "backend"}, f"re-materialize auto_labels of {video}")
             auto = auto.assign(model_id=auto.get("model_id", "none"))
             auto = auto[["pair_index", "text", "backend", "model_id"]].rename(columns={"text": "auto_text"})
             rows = rows.merge(auto.drop_duplicates("pair_index"), on="pair_index", how="left")
-        mask_path = Path(data_root) / "difference_masks" / f"{video}.parquet"
+        mask_path = DataRoot(data_root).table_path("difference_masks", video)
         if mask_path.is_file():
             fix = f"re-materialize difference_masks of {video}"
             masks = _read_table(mask_path, {"pair_index", "mt_mask_path"}, fix)
@@ -133,8 +133,8 @@ def write_export(
     rows: pd.DataFrame, data_root: Path, out: Path | None, as_csv: bool, base_url: str | None = None
 ) -> list[Path]:
     if as_csv:
-        return [export_csv(rows, out or Path(data_root) / "label_exports" / "corrections.csv")]
-    out_dir = out or Path(data_root) / "label_exports" / "label-studio"
+        return [export_csv(rows, out or DataRoot(data_root).label_exports_dir / "corrections.csv")]
+    out_dir = out or DataRoot(data_root).label_exports_dir / "label-studio"
     return list(export_tasks(rows, data_root, out_dir, base_url=base_url))
 
 
@@ -217,7 +217,7 @@ def run_labels_cli(args: argparse.Namespace) -> int:
     An unusable input raises ValueError/FileNotFoundError naming it and the fix; the CLI entry prints it
     as one line (exit 2).
     """
-    data_root = args.data_root or Path(os.environ.get(DATA_ROOT_ENV) or "data")
+    data_root = args.data_root or Path(default_data_root())
     if args.labels_command == "export":
         rows = export_rows(data_root)
         paths = write_export(rows, data_root, args.out, args.csv, args.base_url)

@@ -19,6 +19,7 @@ from training.data.storage import atomic_path, write_parquet
 from training.data.studio.config import StudioConfig
 from training.data.studio.studio import Studio
 from training.data.studio.video import studio_video_ids
+from training.data_root import DataRoot
 
 
 def _png(path: Path, image: np.ndarray) -> str:
@@ -115,10 +116,10 @@ def write_tiny_training_dataset(data_root: Path, version: str = "v1") -> pd.Data
     manifest = manifest.assign(
         pair_id=[f"{p}/{k:03d}" for k, p in enumerate(manifest["painting"])], video_id=manifest["painting"]
     )
-    folder = data_root / "training_dataset" / version
+    folder = DataRoot(data_root).dataset_version_dir(version)
     folder.mkdir(parents=True)
     write_parquet(manifest, folder / "manifest.parquet")
     conversations = build_conversation_json(manifest[manifest["split"] == "train"], folder / "text_generator" / "train")
     latest = {"version": version, "manifest": str(folder / "manifest.parquet"), "conversations": str(conversations)}
-    (data_root / "training_dataset" / "latest.json").write_text(json.dumps(latest))
+    DataRoot(data_root).latest_dataset_path.write_text(json.dumps(latest))
     return manifest
