@@ -21,6 +21,7 @@ from training.data.previews import markdown_image
 from training.experiment_tracking import REGISTERED_MODELS, TrackedRun
 from training.models.presets import Preset, get_preset
 from training.plots import loss_curve_png
+from training.train.result import TrainResult
 
 EXPERIMENT = "inverse-painting/training"
 TRAINING_KIND = {"inverse-painting/kind": "training"}
@@ -70,10 +71,24 @@ class TrainConfig(dg.Config):
         "and starts a fresh optimizer (logged as result.resumed_optimizer_state).",
     )
     keep_checkpoints: int = Field(default=2, ge=1, description="How many of the newest checkpoints are kept.")
+    processes: int = Field(
+        default=1,
+        ge=1,
+        description="Training processes on this machine (torchrun launched through Dagster Pipes; on CUDA one per "
+        "GPU, on the CPU gloo); batch_size is per process. 1: trains in the Dagster run's process. The mask "
+        "generator and renderer only: the text generator's trainer has no multi-process path. Several machines: "
+        "see pipelines/distributed_training.py.",
+    )
 
 
 # fields added after runs were made: left out of the hash at their defaults, so those runs' folders still resume
-_HASH_OPTIONAL = {"init": "pretrained", "device": "auto", "dtype": "auto", "save_optimizer_state": False}
+_HASH_OPTIONAL = {
+    "init": "pretrained",
+    "device": "auto",
+    "dtype": "auto",
+    "save_optimizer_state": False,
+    "processes": 1,
+}
 
 
 def _config_hash(config: TrainConfig) -> str:
@@ -91,8 +106,12 @@ def _placement(config: TrainConfig) -> tuple[str, str, dict]:
     return str(device), mixed_precision(dtype), runtime_params(device, dtype)
 
 
+def _tiny_root(storage: StorageResource) -> Path:
+    return storage.layout.tiny_base_dir
+
+
 def _preset(storage: StorageResource, name: str, init: str = "pretrained") -> Preset:
-    return get_preset(name, tiny_root=storage.asset_dir("models") / "tiny-base", init=init)
+    return get_preset(name, tiny_root=_tiny_root(storage), init=init)
 
 
 def _train_and_register(
@@ -101,17 +120,19 @@ def _train_and_register(
     storage: StorageResource,
     mlflow: MLflowResource,
     hparams: dict,
-    train: Callable[[dict, Path, Callable[[int, dict], None]], dict],
+    train: Callable[[dict, Path, Callable[[int, dict], None]], TrainResult],
 ) -> dg.MaterializeResult:
     """Shared body of the three training assets: dataset, run, loss curve, logged and registered model, metadata.
 
     ``hparams``: the hyper-parameters the run uses (config values, else the preset's), logged as params.
+    ``train(latest, out_dir, log)`` trains and returns the model's ``TrainResult``; its ``summary()`` is logged as
+    ``result.*`` params and shown in the metadata.
     """
     from training.mlflow_models import model_description, save_pyfunc, version_description
 
     asset = context.asset_key.to_user_string()
     latest = read_latest(storage)
-    out_dir = storage.asset_dir("models") / asset / f"{latest['version']}-{_config_hash(config)}"
+    out_dir = storage.layout.models_dir(asset) / f"{latest['version']}-{_config_hash(config)}"
     losses: list[tuple[int, float]] = []
     mlflow.tracker().describe_experiment(EXPERIMENT, EXPERIMENT_DESCRIPTION, LOWER_IS_BETTER)
     with mlflow.start_run(context, EXPERIMENT) as run:
@@ -126,11 +147,11 @@ def _train_and_register(
                 losses.append((step, float(metrics["loss"])))
                 context.log.info(f"{asset} step {step}: loss {metrics['loss']:.4f}")
 
-        summary = train(latest, out_dir, log)
-        facts = {k: v for k, v in summary.items() if k != "model_dir"}
+        result = train(latest, out_dir, log)
+        facts = result.summary()
         run.log_params({f"result.{k}": v for k, v in facts.items()})
         metadata = _curve(run, losses, out_dir)
-        folder = Path(summary["model_dir"])
+        folder = Path(result.model_dir)
         model_id = run.log_model(
             asset,
             lambda dest, spec: save_pyfunc(asset, folder, dest, spec),
@@ -148,13 +169,13 @@ def _train_and_register(
         context.log.info(f"registered {name} version {version} (logged model {model_id}) from {folder}")
     return dg.MaterializeResult(
         metadata={
-            "path": dg.MetadataValue.path(str(summary["model_dir"])),
+            "path": dg.MetadataValue.path(str(folder)),
             "dataset_version": latest["version"],
             "registered_model": name,
             "model_version": version,
             "mlflow_model_uri": f"models:/{name}/{version}",
             **hparams,  # then the result: "steps" is the steps done (a time budget may stop early)
-            **{k: v for k, v in facts.items() if isinstance(v, int | float | str)},
+            **facts,
             **metadata,
             **mlflow.run_metadata(run),
         }
@@ -200,6 +221,11 @@ def text_generator(
     from training.text_generator import train_text_generator
     from training.text_generator.models import pick_dtype
 
+    if config.processes > 1:
+        raise ValueError(
+            f"text_generator: processes={config.processes}, but its trainer runs in one process (no DDP path); "
+            "set processes to 1 for the text generator (the mask generator and renderer train on several)"
+        )
     # the text generator counts epochs (TrainConfig.steps) and logs its optimizer steps as result.steps
     device = resolve_device(config.device)
     # dtype auto keeps the preset's weights dtype (paper: bf16 on CUDA; always float32 on the CPU)
@@ -210,8 +236,8 @@ def text_generator(
     runtime = {"device": device.type, "dtype": dtype_name(pick_dtype(used.dtype, device))}
     hparams = {"epochs": used.epochs, "lr": used.lr, "batch_size": used.batch_size, **runtime}
 
-    def train(latest: dict, out_dir: Path, log: Callable[[int, dict], None]) -> dict:
-        result = train_text_generator(
+    def train(latest: dict, out_dir: Path, log: Callable[[int, dict], None]) -> TrainResult:
+        return train_text_generator(
             Path(latest["conversations"]),
             used,
             out_dir,
@@ -221,13 +247,6 @@ def text_generator(
             save_optimizer_state=config.save_optimizer_state,
             keep_checkpoints=config.keep_checkpoints,
         )
-        return {
-            "model_dir": result.path,
-            "steps": result.steps,
-            "resumed_from_step": result.resumed_from_step,
-            "train_seconds": round(result.train_seconds, 1),
-            **({"resumed_optimizer_state": result.resumed_optimizer_state} if result.resumed_from_step else {}),
-        }
 
     return _train_and_register(context, config, storage, mlflow, hparams, train)
 
@@ -237,8 +256,8 @@ def _diffusion_trainer(config: TrainConfig, storage: StorageResource, train_fn: 
 
     device, precision, _ = _placement(config)
 
-    def train(latest: dict, out_dir: Path, log: Callable[[int, dict], None]) -> dict:
-        result = train_fn(
+    def train(latest: dict, out_dir: Path, log: Callable[[int, dict], None]) -> TrainResult:
+        return train_fn(
             pd.read_parquet(latest["manifest"]),
             _preset(storage, config.preset, config.init),
             out_dir,
@@ -253,15 +272,46 @@ def _diffusion_trainer(config: TrainConfig, storage: StorageResource, train_fn: 
             save_optimizer_state=config.save_optimizer_state,
             keep_checkpoints=config.keep_checkpoints,
         )
-        return {
-            "model_dir": result.model_dir,
-            "steps": result.steps,
-            "resumed_from_step": result.resumed_from,
-            "train_seconds": round(result.seconds, 1),
-            **result.extra,  # resumed_optimizer_state, after a resume
-        }
 
     return train
+
+
+def _distributed_trainer(context: dg.AssetExecutionContext, config: TrainConfig, storage: StorageResource):
+    """The ``train`` callback with ``config.processes`` > 1: the same training function in ``processes`` processes
+    (torchrun through Dagster Pipes, pipelines/distributed_training.py), same folder and resume."""
+    from pipelines.distributed_training import TrainJob, run_distributed
+
+    device, precision, _ = _placement(config)
+
+    def train(latest: dict, out_dir: Path, log: Callable[[int, dict], None]) -> TrainResult:
+        _preset(storage, config.preset, config.init)  # the tiny base is built here once, not by every process
+        job = TrainJob(
+            model=context.asset_key.to_user_string(),
+            manifest=str(Path(latest["manifest"]).resolve()),
+            preset=config.preset,
+            tiny_root=str(_tiny_root(storage).resolve()),
+            init=config.init,
+            out_dir=str(out_dir.resolve()),
+            steps=config.steps,
+            lr=config.lr,
+            batch_size=config.batch_size,
+            seed=config.seed,
+            time_budget_s=config.time_budget_s,
+            device=device,
+            mixed_precision=precision,
+            save_optimizer_state=config.save_optimizer_state,
+            keep_checkpoints=config.keep_checkpoints,
+        )
+        return run_distributed(context, job, config.processes, log)
+
+    return train
+
+
+def _trainer(context: dg.AssetExecutionContext, config: TrainConfig, storage: StorageResource, train_fn: Callable):
+    """In the Dagster process (processes 1), else in ``config.processes`` processes."""
+    if config.processes > 1:
+        return _distributed_trainer(context, config, storage)
+    return _diffusion_trainer(config, storage, train_fn)
 
 
 @dg.asset(
@@ -276,7 +326,7 @@ def mask_generator(
 ) -> dg.MaterializeResult:
     from training.train.mask_generator import train_mask_generator
 
-    train = _diffusion_trainer(config, storage, train_mask_generator)
+    train = _trainer(context, config, storage, train_mask_generator)
     hparams = _diffusion_hparams(config, storage, "mask")
     return _train_and_register(context, config, storage, mlflow, hparams, train)
 
@@ -294,6 +344,6 @@ def renderer(
 ) -> dg.MaterializeResult:
     from training.train.renderer import train_renderer
 
-    train = _diffusion_trainer(config, storage, train_renderer)
+    train = _trainer(context, config, storage, train_renderer)
     hparams = _diffusion_hparams(config, storage, "renderer")
     return _train_and_register(context, config, storage, mlflow, hparams, train)

@@ -37,7 +37,7 @@ import torch.nn.functional as F
 from training.device import dtype_name, resolve
 from training.models.mask_generator import MaskGenerator
 from training.models.presets import Preset, get_preset
-from training.models.renderer import CONDITIONS, Renderer
+from training.models.renderer import CONDITIONS, RenderPipeline
 
 H100_BF16_DENSE_TFLOPS = 989.0
 # --smoke: the paper's architectures scaled down (the same classes and code path), CPU-sized
@@ -99,7 +99,7 @@ def _canvas(resolution: int, seed: int) -> np.ndarray:
     return np.random.default_rng(seed).integers(0, 256, (resolution, resolution, 3), dtype=np.uint8)
 
 
-def canvas_update(renderer: Renderer, masks: MaskGenerator, resolution: int, steps: int) -> Callable[[], None]:
+def canvas_update(renderer: RenderPipeline, masks: MaskGenerator, resolution: int, steps: int) -> Callable[[], None]:
     """One canvas update of the painting loop: M̂_t from the mask generator, then Î_t from the renderer."""
     current, target = _canvas(resolution, 0), _canvas(resolution, 1)
     md = np.random.default_rng(2).random((resolution, resolution)).astype(np.float32)
@@ -116,7 +116,9 @@ def _autocast(device: torch.device, dtype: torch.dtype):
     return torch.autocast(device.type, dtype=dtype, enabled=dtype != torch.float32)
 
 
-def renderer_train_step(rend: Renderer, batch: int, device: torch.device, dtype: torch.dtype) -> Callable[[], None]:
+def renderer_train_step(
+    rend: RenderPipeline, batch: int, device: torch.device, dtype: torch.dtype
+) -> Callable[[], None]:
     """One optimizer step of g_u + g_r + g_f + g_t + g_c on a random batch (Eq. 1's loss)."""
     r, core = rend.resolution, rend.core.train()
     optimizer = torch.optim.AdamW([p for p in core.parameters() if p.requires_grad], lr=1e-5)
@@ -172,7 +174,7 @@ def run(preset: Preset, device: torch.device, dtype: torch.dtype, steps: int, up
         out["gpu"] = torch.cuda.get_device_name(device)
     # inference: models cast to the dtype, as paint / reconstructions run them
     _reset_peak(device)
-    renderer = Renderer.from_preset(preset).to(device, dtype)
+    renderer = RenderPipeline.from_preset(preset).to(device, dtype)
     masks = MaskGenerator.from_preset(preset).to(device, dtype)
     update = canvas_update(renderer, masks, preset.resolution, steps)
     seconds = _timed(update, device, updates)
@@ -186,7 +188,7 @@ def run(preset: Preset, device: torch.device, dtype: torch.dtype, steps: int, up
     del renderer, masks, update
     # training: float32 weights, autocast in the dtype (accelerate's mixed precision)
     for name, build, make in (
-        ("renderer_training", Renderer.from_preset, renderer_train_step),
+        ("renderer_training", RenderPipeline.from_preset, renderer_train_step),
         ("mask_generator_training", MaskGenerator.from_preset, mask_train_step),
     ):
         _reset_peak(device)

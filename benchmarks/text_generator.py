@@ -99,7 +99,7 @@ def main(argv: list[str] | None = None) -> None:
         seed=args.seed,
         log=lambda step, m: losses.append(m["loss"]),
     )
-    generator = TextGenerator.load(result.path)
+    generator = TextGenerator.load(result.model_dir)
     t1 = time.perf_counter()
     answers = generator.generate_batch([(cur, tgt) for cur, tgt, _ in test], batch_size=32)
     infer_s = time.perf_counter() - t1
@@ -110,11 +110,11 @@ def main(argv: list[str] | None = None) -> None:
     accuracy = float(np.mean([a == t for a, t in zip(answers, truth, strict=True)]))
     baseline = float(np.mean([majority == t for t in truth]))
     print(
-        f"data: {result.examples} training pairs from {args.train} paintings ({data_s:.1f} s), "
+        f"data: {result.extra['examples']} training pairs from {args.train} paintings ({data_s:.1f} s), "
         f"{len(test)} held-out pairs from {args.test} paintings"
     )
     print(
-        f"train: {result.epochs} epochs, {result.steps} steps in {result.train_seconds:.1f} s; "
+        f"train: {result.extra['epochs']} epochs, {result.steps} steps in {result.seconds:.1f} s; "
         f"loss {np.mean(losses[:5]):.3f} (first 5 steps) -> {np.mean(losses[-5:]):.3f} (last 5)"
     )
     print(

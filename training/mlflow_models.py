@@ -109,7 +109,7 @@ def _params(asset: str, folder: Path) -> ParamSchema | None:
         from training.models.renderer import CONFIG_NAME
 
         info = _read_json(folder / CONFIG_NAME).get("info") or {}
-        steps = int(info.get("sampler_steps", 25))  # Renderer.default_steps, without loading the weights
+        steps = int(info.get("sampler_steps", 25))  # RenderPipeline.default_steps, without loading the weights
         return ParamSchema([ParamSpec("num_steps", "long", steps), ParamSpec("seed", "long", 0)])
     if asset == "mask_generator":
         return ParamSchema([ParamSpec("use_time", "boolean", True)])

@@ -9,7 +9,8 @@ import torch
 from safetensors.torch import load_file
 from torch import nn
 
-from training.train.loop import OPTIMIZER_FILE, latest_checkpoint, run_training
+from training.train.checkpoints import OPTIMIZER_FILE, latest_checkpoint
+from training.train.loop import run_training
 
 DATA = torch.linspace(-1, 1, 16)[:, None]
 
@@ -79,7 +80,7 @@ def test_resume_from_weights_only_continues_from_the_step_with_a_fresh_optimizer
     assert not torch.equal(model["0.weight"], init["0.weight"])
     resumed = _train(tmp_path / "cut")
     assert resumed.resumed_from == 4 and resumed.steps == 6
-    assert resumed.extra == {"resumed_optimizer_state": False}
+    assert resumed.resumed_optimizer_state is False
     assert np.allclose(resumed.losses[:4], full.losses[:4])  # the checkpoint's
     # a fresh AdamW's first step differs from the uninterrupted run's: close to it, not exact
     assert not np.allclose(resumed.losses[5], full.losses[5])
@@ -90,7 +91,7 @@ def test_resume_with_the_optimizer_state_is_exact(tmp_path: Path):
     with pytest.raises(_Stop):
         _train(tmp_path / "cut", log=_die_at(4), save_optimizer_state=True)
     resumed = _train(tmp_path / "cut", save_optimizer_state=True)
-    assert resumed.resumed_from == 4 and resumed.extra == {"resumed_optimizer_state": True}
+    assert resumed.resumed_from == 4 and resumed.resumed_optimizer_state is True
     assert resumed.losses == full.losses
     a = torch.load(full.model_dir / "core.pt")
     b = torch.load(resumed.model_dir / "core.pt")
@@ -116,7 +117,9 @@ def test_text_generator_checkpoints_hold_weights_only_by_default_and_resume_from
     with pytest.raises(_Stop):
         train_text_generator(data, TEST_TINY, tmp_path / "run", log=crash_at_3, **kwargs)
     checkpoints = sorted((tmp_path / "run" / "checkpoints").iterdir())
-    assert [p.name for p in checkpoints] == ["step-0000002"]  # keep_checkpoints=1
+    assert [p.name for p in checkpoints] == ["step-2"]  # keep_checkpoints=1
     assert not (checkpoints[0] / "optimizer.pt").exists() and (checkpoints[0] / "weights").is_dir()
     resumed = train_text_generator(data, TEST_TINY, tmp_path / "run", **kwargs)
-    assert resumed.resumed_from_step == 2 and resumed.steps == 4 and not resumed.resumed_optimizer_state
+    assert resumed.resumed_from == 2 and resumed.steps == 4 and not resumed.resumed_optimizer_state
+    # the shared checkpoint state: the losses of the steps before the resume are kept, one per step
+    assert len(resumed.losses) == 4 and resumed.summary()["resumed_optimizer_state"] is False

@@ -12,7 +12,7 @@ import torch
 from training.device import mixed_precision, resolve, resolve_device, resolve_dtype, runtime_params
 from training.models.mask_generator import MaskGenerator
 from training.models.presets import tiny_preset
-from training.models.renderer import Renderer
+from training.models.renderer import RenderPipeline
 
 NO_CUDA = not torch.cuda.is_available()
 
@@ -22,7 +22,7 @@ def tiny(tmp_path_factory):
     root = tmp_path_factory.mktemp("device")
     preset = tiny_preset(root / "base")
     torch.manual_seed(0)
-    renderer = Renderer.from_preset(preset).save_pretrained(root / "renderer")
+    renderer = RenderPipeline.from_preset(preset).save_pretrained(root / "renderer")
     masks = MaskGenerator.from_preset(preset).save_pretrained(root / "masks")
     return renderer, masks
 
@@ -60,14 +60,14 @@ def test_names_params_and_mixed_precision():
 
 
 def test_tiny_models_run_in_bf16_on_the_cpu(tiny):
-    renderer = Renderer.from_pretrained(tiny[0]).to("cpu", torch.bfloat16)
+    renderer = RenderPipeline.from_pretrained(tiny[0]).to("cpu", torch.bfloat16)
     masks = MaskGenerator.from_pretrained(tiny[1]).to("cpu", torch.bfloat16)
     assert renderer.dtype == torch.bfloat16 and masks.dtype == torch.bfloat16
     assert renderer.text_encoder.dtype == torch.bfloat16 and renderer.image_encoder.dtype == torch.bfloat16
     current, target, region = _inputs()
     frame = renderer.generate(current, target, "sky", region, 10.0, num_steps=1)
     assert frame.shape == current.shape and frame.dtype == np.uint8
-    reference = Renderer.from_pretrained(tiny[0]).generate(current, target, "sky", region, 10.0, num_steps=1)
+    reference = RenderPipeline.from_pretrained(tiny[0]).generate(current, target, "sky", region, 10.0, num_steps=1)
     # the same model in bf16: close to its fp32 frame (8 bits of mantissa), not another picture
     assert np.abs(frame.astype(int) - reference.astype(int)).mean() < 8
     probs = masks.predict(target, current, region.astype(np.float32), "sky", 10.0)

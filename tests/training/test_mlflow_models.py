@@ -17,7 +17,7 @@ def registered(tmp_path_factory):
     the same save_pretrained folder), logged and registered in a fresh store."""
     from training.models.mask_generator import MaskGenerator
     from training.models.presets import get_preset
-    from training.models.renderer import Renderer
+    from training.models.renderer import RenderPipeline
     from training.text_generator import train_text_generator
     from training.train.synthetic_manifest import write_tiny_training_dataset
 
@@ -27,9 +27,9 @@ def registered(tmp_path_factory):
     preset = get_preset("tiny", tiny_root=root / "tiny-base")
     text = train_text_generator(next(conversations.glob("*.json")), "tiny", root / "text", epochs=1)
     folders = {
-        "text_generator": text.path,
+        "text_generator": text.model_dir,
         "mask_generator": MaskGenerator.from_preset(preset).save_pretrained(root / "mask"),
-        "renderer": Renderer.from_preset(preset).save_pretrained(root / "renderer"),
+        "renderer": RenderPipeline.from_preset(preset).save_pretrained(root / "renderer"),
     }
     uri = f"sqlite:///{root / 'mlflow.db'}"
     tracker = Tracker(uri, artifact_root=root / "artifacts")

@@ -8,7 +8,7 @@ import torch
 
 from training.models.mask_generator import MaskGenerator, load_mask_generator
 from training.models.presets import PAPER, get_preset, tiny_preset
-from training.models.renderer import Guidance, Renderer, load_renderer
+from training.models.renderer import Guidance, RenderPipeline, load_renderer
 
 
 @pytest.fixture(scope="module")
@@ -41,13 +41,61 @@ def test_mask_generator_input_output_and_roundtrip(preset, tmp_path: Path):
     assert np.allclose(back.predict(target, current, md, "sky", 20.0), probs, atol=1e-6)
 
 
+def _write_legacy_folder(model, folder: Path, modules: tuple[str, ...], meta_file: str) -> None:
+    """The layout save_pretrained wrote before the core was one diffusers model: each module in its subfolder."""
+    import json
+
+    for name in modules:
+        getattr(model.core, name).save_pretrained(folder / name)
+    for name in model.PARTS:
+        getattr(model, name).save_pretrained(folder / ("vae" if name == "codec" else name))
+    (folder / meta_file).write_text(json.dumps({"resolution": model.resolution, "info": model.info}))
+
+
+def _same_weights(a: torch.nn.Module, b: torch.nn.Module) -> bool:
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_cores_are_diffusers_models_and_older_folders_still_load(preset, tmp_path: Path):
+    from training.models.mask_generator import MaskGeneratorCore
+    from training.models.renderer_model import MODULES, RendererCore
+
+    for model, core_class, modules, meta_file, load in (
+        (load_renderer(preset), RendererCore, MODULES, "renderer.json", load_renderer),
+        (
+            load_mask_generator(preset),
+            MaskGeneratorCore,
+            ("unet", "time_encoder"),
+            "mask_generator.json",
+            load_mask_generator,
+        ),
+    ):
+        folder = model.save_pretrained(tmp_path / core_class.__name__)
+        # the core is one diffusers model: its config rebuilds every module, its weights file holds them all
+        core = core_class.from_pretrained(folder / "core")
+        assert core.config.unet_config["in_channels"] == model.core.unet.config.in_channels
+        assert _same_weights(core, model.core)
+        legacy = tmp_path / f"legacy-{core_class.__name__}"
+        _write_legacy_folder(model, legacy, modules, meta_file)
+        back = load(legacy)
+        assert _same_weights(back.core, model.core) and back.info == model.info
+        if core_class is RendererCore:  # wired as built: g_u reads what g_r writes, so the frames agree
+            target, current, md = _images(2)
+            frames = [
+                m.generate(current, target, "sky", md, 20.0, num_steps=1, generator=torch.Generator().manual_seed(0))
+                for m in (model, back)
+            ]
+            assert np.array_equal(*frames)
+
+
 def test_renderer_roundtrip_and_guidance(preset, tmp_path: Path):
     rend = load_renderer(preset)
     assert rend.core.unet.config.in_channels == 48 + preset.feature_channels  # [z_s, g_f(I_{t-1}, M_t)]
     assert rend.core.reference_net.config.in_channels == 48
     target, current, md = _images(1)
 
-    def run(r: Renderer, guidance: Guidance | None = None):
+    def run(r: RenderPipeline, guidance: Guidance | None = None):
         guidance = guidance or Guidance()
         g = torch.Generator().manual_seed(3)
         return r.generate(current, target, "sky", md, 20.0, num_steps=2, guidance=guidance, generator=g)

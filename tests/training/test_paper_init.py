@@ -39,7 +39,7 @@ from training.models.presets import (
     SD15_VAE,
     get_preset,
 )
-from training.models.renderer import Renderer
+from training.models.renderer import RenderPipeline
 
 SMALL = {
     "unet": dict(
@@ -112,7 +112,7 @@ def test_init_is_checked():
 
 def test_random_init_builds_the_same_architecture_as_the_pretrained_path(offline, tmp_path: Path, monkeypatch):
     preset = _small()
-    renderer = Renderer.from_preset(preset)
+    renderer = RenderPipeline.from_preset(preset)
     masks = MaskGenerator.from_preset(preset)
     assert isinstance(renderer.codec, AutoencoderKL) and isinstance(renderer.core.unet, UNet2DConditionModel)
     assert isinstance(renderer.text_encoder, CLIPTextModel)
@@ -140,7 +140,7 @@ def test_random_init_builds_the_same_architecture_as_the_pretrained_path(offline
         image_encoder=str(root),
         image_encoder_subfolder="image_encoder",
     )
-    loaded = Renderer.from_preset(local)
+    loaded = RenderPipeline.from_preset(local)
     assert _shapes(loaded.core) == _shapes(renderer.core)
     for part in ("codec", "text_encoder", "image_encoder"):
         assert _shapes(getattr(loaded, part)) == _shapes(getattr(renderer, part)), part
@@ -150,7 +150,7 @@ def test_random_init_builds_the_same_architecture_as_the_pretrained_path(offline
 @pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
 def test_random_init_models_run_and_reload(offline, tmp_path: Path, dtype, monkeypatch):
     preset = _small()
-    renderer = Renderer.from_preset(preset).to("cpu", dtype)
+    renderer = RenderPipeline.from_preset(preset).to("cpu", dtype)
     masks = MaskGenerator.from_preset(preset).to("cpu", dtype)
     current, target = _frame(0), _frame(1)
     region = np.zeros(current.shape[:2], bool)
@@ -161,7 +161,7 @@ def test_random_init_models_run_and_reload(offline, tmp_path: Path, dtype, monke
     assert probs.shape == current.shape[:2] and np.isfinite(probs).all()
     # a random-init model saves and reloads like a trained one
     monkeypatch.undo()
-    again = Renderer.from_pretrained(renderer.save_pretrained(tmp_path / "renderer"))
+    again = RenderPipeline.from_pretrained(renderer.save_pretrained(tmp_path / "renderer"))
     assert again.info["init"] == "random" and _shapes(again.core) == _shapes(renderer.core)
 
 

@@ -1,9 +1,10 @@
-"""Issue 16's diagnoses of the renderer, kept as tests: it learns a pair, the target reaches its output, and
-training and sampling feed g_u the same inputs.
+"""Issue 16's diagnoses of the renderer, kept as tests: the target reaches its output, and training and sampling
+feed g_u the same inputs. That it overfits one pair (450 steps) is benchmarks/renderer_overfit.py.
 
-The renderer before issue 16 failed the first two: it reached I_T only through ReferenceNet tokens that carried
-no place on the canvas, so the same canvas, text and mask gave the same frame whatever the target, and its gated
-colour head settled on half-open opacity times out-of-range colours (see ``training.models.presets``).
+The renderer before issue 16 failed both the overfit and the two-targets diagnoses: it reached I_T only through
+ReferenceNet tokens that carried no place on the canvas, so the same canvas, text and mask gave the same frame
+whatever the target, and its gated colour head settled on half-open opacity times out-of-range colours (see
+``training.models.presets``).
 """
 
 from pathlib import Path
@@ -19,7 +20,8 @@ from training.data.images import read_gray, read_rgb
 from training.models.codec import decode_latents
 from training.models.frozen_encoders import images_to_tensor, tensor_to_images
 from training.models.presets import tiny_preset
-from training.models.renderer import Guidance, RendererCore, load_renderer
+from training.models.renderer import Guidance, load_renderer
+from training.models.renderer_model import RendererCore
 from training.train.renderer import train_renderer
 from training.train.synthetic_manifest import build_synthetic_manifest
 
@@ -36,9 +38,9 @@ def studio(tmp_path_factory):
     return root, manifest, tiny_preset(root / "base")
 
 
-def _train(studio, rows: pd.DataFrame, name: str, steps: int):
+def _train(studio, rows: pd.DataFrame, name: str, steps: int, lr: float):
     root, _, preset = studio
-    result = train_renderer(rows, preset, root / name, steps=steps, lr=2e-3, batch_size=len(rows), seed=0)
+    result = train_renderer(rows, preset, root / name, steps=steps, lr=lr, batch_size=len(rows), seed=0)
     return load_renderer(result.model_dir)
 
 
@@ -61,22 +63,11 @@ def _pair(row, size: int | None = None) -> tuple[np.ndarray, np.ndarray, np.ndar
     return (*images, mask)
 
 
-def test_the_renderer_overfits_a_pair(studio):
-    """A pair in the middle of a painting (new paint over old) is reproduced after a few hundred steps, at the
-    renderer's resolution (at the canvas size the new paint's strokes are finer than its 64 px)."""
-    _, manifest, _ = studio
-    rows = manifest[manifest["painting"] == manifest["painting"].iloc[0]].iloc[[2]]
-    renderer = _train(studio, rows, "one-pair", steps=450)
-    current, following, target, mask = _pair(rows.iloc[0], renderer.resolution)
-    out = _render(renderer, current, target, rows.iloc[0], mask)
-    assert out.shape == following.shape
-    assert _distance(out, following) < 0.05 < _distance(current, following)
-
-
 def test_the_same_canvas_with_two_targets_paints_towards_each(studio):
     _, manifest, _ = studio
     rows = manifest.groupby("painting").head(1)  # each painting's first pair, from the blank canvas
-    renderer = _train(studio, rows, "two-targets", steps=300)
+    # 100 steps at lr 4e-3: each output 0.61-0.68 from its own target vs 0.78-0.85 from the other
+    renderer = _train(studio, rows, "two-targets", steps=100, lr=4e-3)
     a, b = rows.iloc[0], rows.iloc[1]
     current, _, target_a, mask = _pair(a)
     target_b = read_rgb(Path(b.target_path))

@@ -136,9 +136,9 @@ def test_tiny_preset_learns_the_labels_and_loads_for_inference(tmp_path: Path) -
     result = train_text_generator(
         data, TEST_TINY, tmp_path / "run", epochs=40, lr=3e-3, batch_size=6, log=lambda s, m: losses.append(m["loss"])
     )
-    assert result.steps == 40 and len(losses) == 40 and result.base_model is None
+    assert result.steps == 40 and len(losses) == 40 and result.extra["base_model"] is None
     assert np.mean(losses[-3:]) < 0.2 * np.mean(losses[:3])
-    generator = TextGenerator.load(result.path)
+    generator = TextGenerator.load(result.model_dir)
     pairs = [_pair(COLOURS[label]) for label in ("grass", "sky", "distant mountains")]
     assert generator.generate_batch(pairs) == ["grass", "sky", "distant mountains"]
     assert generator.generate(*pairs[0]) == "grass"
@@ -168,9 +168,9 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path: Path, recipe: s
     assert not (tmp_path / "killed" / "final").exists()
     logged.clear()
     resumed = train_text_generator(data, preset, tmp_path / "killed", log=lambda s, m: logged.append(s), **kwargs)
-    assert resumed.resumed_from_step == 2 and logged == [3, 4, 5, 6] and resumed.resumed_optimizer_state
+    assert resumed.resumed_from == 2 and logged == [3, 4, 5, 6] and resumed.resumed_optimizer_state
     name = "adapter_model.safetensors" if recipe == "lora" else "model.safetensors"
-    a, b = load_file(full.path / name), load_file(resumed.path / name)
+    a, b = load_file(full.model_dir / name), load_file(resumed.model_dir / name)
     assert a.keys() == b.keys()
     for key in a:
         torch.testing.assert_close(a[key], b[key], rtol=1e-5, atol=1e-6)
@@ -184,9 +184,9 @@ def test_paper_recipe_trains_a_lora_adapter_on_the_llama_only(tmp_path: Path) ->
     base = build_tiny_llava(tmp_path / "base", ["sky", "grass"], image_size=16)
     preset = get_preset("paper").with_overrides(lora_rank=4, lora_alpha=8, projector_lr=1e-2)
     result = train_text_generator(data, preset, tmp_path / "run", epochs=2, lr=1e-2, batch_size=2, base_model=base)
-    assert result.base_model == str(base)
-    assert not (result.path / "model.safetensors").exists()  # only the adapter is saved
-    adapter = load_file(result.path / "adapter_model.safetensors")
+    assert result.extra["base_model"] == str(base)
+    assert not (result.model_dir / "model.safetensors").exists()  # only the adapter is saved
+    adapter = load_file(result.model_dir / "adapter_model.safetensors")
     assert any("language_model" in k and "lora_A" in k for k in adapter)
     assert not any("vision_tower" in k for k in adapter)  # CLIP stays frozen, no LoRA there
     original = load_file(base / "model.safetensors")
@@ -195,8 +195,8 @@ def test_paper_recipe_trains_a_lora_adapter_on_the_llama_only(tmp_path: Path) ->
     (before,) = [v for k, v in original.items() if k.endswith("multi_modal_projector.linear_1.weight")]
     assert not torch.equal(adapter[projector[0]], before)
     pairs = [_pair(COLOURS["sky"]), _pair(COLOURS["grass"])]
-    from_final = TextGenerator.load(result.path).raw_answers(pairs)  # base model found from the metadata
-    explicit = TextGenerator.load(base, adapter=result.path).raw_answers(pairs)
+    from_final = TextGenerator.load(result.model_dir).raw_answers(pairs)  # base model found from the metadata
+    explicit = TextGenerator.load(base, adapter=result.model_dir).raw_answers(pairs)
     untuned = TextGenerator.load(base).raw_answers(pairs)
     assert from_final == explicit
     assert from_final != untuned

@@ -9,7 +9,7 @@ import torch
 from safetensors.torch import load_file
 
 from training.models.presets import tiny_preset
-from training.train.loop import latest_checkpoint
+from training.train.checkpoints import latest_checkpoint
 from training.train.mask_generator import train_mask_generator
 from training.train.pair_dataset import MANIFEST_COLUMNS, PairDataset
 from training.train.renderer import train_renderer
@@ -45,8 +45,10 @@ class _Stop(Exception):
     pass
 
 
-def _weights(model_dir: Path, sub: str) -> dict:
-    return load_file(next((model_dir / sub).glob("*.safetensors")))
+def _weights(model_dir: Path, module: str) -> dict:
+    """One module's weights in a saved model's core (one diffusers model: ``<module>.<name>`` keys)."""
+    core = load_file(model_dir / "core" / "diffusion_pytorch_model.safetensors")
+    return {k.removeprefix(f"{module}."): v for k, v in core.items() if k.startswith(f"{module}.")}
 
 
 def test_killed_run_resumes_from_its_checkpoint_and_matches(setup, tmp_path: Path):
@@ -64,10 +66,10 @@ def test_killed_run_resumes_from_its_checkpoint_and_matches(setup, tmp_path: Pat
     assert latest_checkpoint(tmp_path / "cut" / "checkpoints").name == "step-2"
     assert not (tmp_path / "cut" / "model").exists()
     resumed = train_mask_generator(manifest, preset, tmp_path / "cut", log=lambda s, m: None, **kw)
-    assert resumed.resumed_from == 2 and resumed.steps == 4 and resumed.extra["resumed_optimizer_state"]
+    assert resumed.resumed_from == 2 and resumed.steps == 4 and resumed.resumed_optimizer_state
     assert np.allclose(resumed.losses, full.losses)
     a, b = _weights(full.model_dir, "unet"), _weights(resumed.model_dir, "unet")
-    assert all(torch.equal(a[k], b[k]) for k in a)
+    assert a and a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     # a finished run restarted does no more steps
     again = train_mask_generator(manifest, preset, tmp_path / "cut", **kw)
     assert again.resumed_from == 4
@@ -87,9 +89,10 @@ def test_renderer_trains_and_saves_a_loadable_model(setup, tmp_path: Path):
     )
     assert res.steps == 3 and len(res.losses) == 3 and all(np.isfinite(res.losses))
     assert logged == [3]  # every 10 steps and at the end
-    for sub in ("unet", "reference_net", "feature_encoder", "time_encoder", "clip_generator", "vae", "scheduler"):
+    for sub in ("core", "vae", "tokenizer", "text_encoder", "image_encoder", "scheduler"):
         assert (res.model_dir / sub).is_dir(), sub
     trained = _weights(res.model_dir, "reference_net")
+    assert trained and _weights(res.model_dir, "clip_generator")
     initial = load_file(Path(preset.base) / "unet" / "diffusion_pytorch_model.safetensors")
     # g_r is trained jointly (gradients reach it through reference attention)
     assert any(not torch.equal(trained[k], initial[k]) for k in trained if k in initial and "attn1" in k)

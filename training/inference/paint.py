@@ -30,7 +30,7 @@ import torch
 from training.data.difference import DistanceBackend, binarize, iou, mean_distance
 from training.data.images import fit_long_side
 from training.models.mask_generator import MaskGenerator
-from training.models.renderer import CONDITIONS, Guidance, Renderer
+from training.models.renderer import CONDITIONS, Guidance, RenderPipeline
 
 TextFn = Callable[[np.ndarray, np.ndarray], str]
 ABLATABLE = (*CONDITIONS, "reference")
@@ -39,7 +39,7 @@ ABLATABLE = (*CONDITIONS, "reference")
 @dataclass(frozen=True)
 class PaintConfig:
     """Settings of the loop. Unset (None) sampler steps and guidance scales are the renderer's own
-    (``Renderer.default_steps`` / ``default_guidance``: App. A.4's 25 and 5 / 5 / 5 / 2 for the paper preset);
+    (``RenderPipeline.default_steps`` / ``default_guidance``: App. A.4's 25 and 5 / 5 / 5 / 2 for the paper preset);
     an unset stop distance is the distance backend's (``stop_distance``: the released code's 0.1 for LPIPS)."""
 
     num_inference_steps: int | None = None  # S
@@ -150,7 +150,7 @@ def _distance_map(distance: DistanceBackend, a: np.ndarray, b: np.ndarray) -> np
 
 def paint(
     target_rgb: np.ndarray,
-    renderer: Renderer,
+    renderer: RenderPipeline,
     mask_generator: MaskGenerator,
     text_fn: TextFn,
     distance: DistanceBackend,

@@ -101,3 +101,9 @@ def preset_image_encoder(preset: Preset) -> CLIPVisionModelWithProjection:
     if preset.init == "random":
         return CLIPVisionModelWithProjection(CLIPVisionConfig(**preset.part_config("image_encoder")))
     return CLIPVisionModelWithProjection.from_pretrained(preset.image_encoder, subfolder=preset.image_encoder_subfolder)
+
+
+def module_config(module) -> dict:
+    """A diffusers module's config as plain values, its private keys (``_class_name``, ...) left out: what a
+    core's config records of each module it holds, to rebuild it with ``from_config``."""
+    return {k: v for k, v in dict(module.config).items() if not k.startswith("_")}

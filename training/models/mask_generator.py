@@ -8,31 +8,52 @@ downsampled M_t.
 
 from __future__ import annotations
 
-import json
 from pathlib import Path
 
 import numpy as np
 import torch
 import torch.nn.functional as F
+from accelerate import init_empty_weights
 from diffusers import UNet2DConditionModel
-from torch import nn
+from diffusers.configuration_utils import ConfigMixin, register_to_config
+from diffusers.models.modeling_utils import ModelMixin
 from transformers import CLIPTextModel, CLIPTokenizer
 
-from .codec import Codec, PixelCodec, downsample_factor, encode_images, latent_channels
-from .frozen_encoders import encode_text, images_to_tensor, masks_to_tensor
+from .codec import Codec, downsample_factor, encode_images, latent_channels
+from .frozen_encoders import images_to_tensor, masks_to_tensor
 from .learned_encoders import TimeEncoder
-from .loading import freeze, load_codec, preset_codec, preset_text_encoder, preset_unet, set_conv_in, set_conv_out
+from .loading import module_config, preset_codec, preset_text_encoder, preset_unet, set_conv_in, set_conv_out
+from .model_pipeline import ModelPipeline
 from .presets import Preset, resolve_source
 
 CONFIG_NAME = "mask_generator.json"
 
 
-class MaskGeneratorCore(nn.Module):
-    """The trained part: g_mask and its time encoder g_t."""
+class MaskGeneratorCore(ModelMixin, ConfigMixin):
+    """The trained part: g_mask and its time encoder g_t, one diffusers model (``save_pretrained`` /
+    ``from_pretrained``). Its config holds each module's config; :meth:`from_modules` wraps built modules."""
 
-    def __init__(self, unet: UNet2DConditionModel, time_encoder: TimeEncoder) -> None:
+    @register_to_config
+    def __init__(self, unet_config: dict, time_encoder_config: dict) -> None:
         super().__init__()
-        self.unet, self.time_encoder = unet, time_encoder
+        self.unet = UNet2DConditionModel.from_config(unet_config)
+        self.time_encoder = TimeEncoder.from_config(time_encoder_config)
+
+    @classmethod
+    def from_modules(cls, unet: UNet2DConditionModel, time_encoder: TimeEncoder) -> MaskGeneratorCore:
+        """The core around built modules, their weights (pretrained or random) kept as they are."""
+        with init_empty_weights():  # the modules built from the configs are replaced: no memory, no random init
+            core = cls(unet_config=module_config(unet), time_encoder_config=module_config(time_encoder))
+        core.unet, core.time_encoder = unet, time_encoder
+        return core
+
+    @classmethod
+    def from_legacy_folder(cls, path: Path, info: dict) -> MaskGeneratorCore:
+        """A mask generator saved before the core was one model: ``unet/`` and ``time_encoder/`` side by side."""
+        return cls.from_modules(
+            UNet2DConditionModel.from_pretrained(path, subfolder="unet"),
+            TimeEncoder.from_pretrained(path, subfolder="time_encoder"),
+        )
 
     def forward(
         self, spatial: torch.Tensor, text_emb: torch.Tensor, dt_s: torch.Tensor, keep_time: torch.Tensor | None = None
@@ -47,8 +68,13 @@ class MaskGeneratorCore(nn.Module):
         return self.unet(spatial.to(dtype), timestep, encoder_hidden_states=cond).sample
 
 
-class MaskGenerator:
+class MaskGenerator(ModelPipeline):
     """g_mask with its frozen encoders; build with :meth:`from_preset`, reload with :meth:`from_pretrained`."""
+
+    CORE = MaskGeneratorCore
+    PARTS = ("codec", "tokenizer", "text_encoder")
+    META_FILE = CONFIG_NAME
+    WHAT = "mask generator"
 
     def __init__(
         self,
@@ -59,10 +85,8 @@ class MaskGenerator:
         resolution: int,
         info: dict | None = None,
     ) -> None:
-        self.core, self.codec, self.tokenizer, self.text_encoder = core, codec, tokenizer, text_encoder
-        self.resolution = int(resolution)
-        self.info = dict(info or {})
-        freeze(self.codec, self.text_encoder)
+        parts = {"codec": codec, "tokenizer": tokenizer, "text_encoder": text_encoder}
+        super().__init__(core, resolution, info, parts)
 
     # ---------------------------------------------------------------- construction
     @classmethod
@@ -83,56 +107,8 @@ class MaskGenerator:
             "base": preset.base,
             "space_to_depth": bool(preset.mask_space_to_depth),
         }
-        return cls(MaskGeneratorCore(unet, time_encoder), codec, tokenizer, text_encoder, preset.resolution, info)
-
-    @classmethod
-    def from_pretrained(cls, path: str | Path) -> MaskGenerator:
-        path = Path(path)
-        meta_path = path / CONFIG_NAME
-        if not meta_path.exists():
-            raise FileNotFoundError(f"{meta_path} missing: {path} is not a saved mask generator (save_pretrained)")
-        meta = json.loads(meta_path.read_text())
-        core = MaskGeneratorCore(
-            UNet2DConditionModel.from_pretrained(path, subfolder="unet"),
-            TimeEncoder.from_pretrained(path, subfolder="time_encoder"),
-        )
-        return cls(
-            core,
-            load_codec(path, "vae"),
-            CLIPTokenizer.from_pretrained(path, subfolder="tokenizer"),
-            CLIPTextModel.from_pretrained(path, subfolder="text_encoder"),
-            meta["resolution"],
-            meta.get("info"),
-        )
-
-    def save_pretrained(self, path: str | Path) -> Path:
-        path = Path(path)
-        self.core.unet.save_pretrained(path / "unet")
-        self.core.time_encoder.save_pretrained(path / "time_encoder")
-        self.codec.save_pretrained(path / "vae")
-        self.tokenizer.save_pretrained(path / "tokenizer")
-        self.text_encoder.save_pretrained(path / "text_encoder")
-        (path / CONFIG_NAME).write_text(json.dumps({"resolution": self.resolution, "info": self.info}, indent=1))
-        return path
-
-    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> MaskGenerator:
-        """Every module on ``device``, cast to ``dtype`` when given (inference; inputs follow the weights)."""
-        for m in (self.core, self.text_encoder):
-            m.to(device=device, dtype=dtype)
-        # the pixel codec has no weights in its maths: moved, never cast (diffusers warns on a cast)
-        if dtype is not None and not isinstance(self.codec, PixelCodec):
-            self.codec.to(device, dtype)
-        else:
-            self.codec.to(device)
-        return self
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return next(self.core.parameters()).dtype
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.core.parameters()).device
+        core = MaskGeneratorCore.from_modules(unet, time_encoder)
+        return cls(core, codec, tokenizer, text_encoder, preset.resolution, info)
 
     @property
     def factor(self) -> int:
@@ -162,9 +138,6 @@ class MaskGenerator:
         else:
             md_small = F.interpolate(md, size=zt.shape[-2:], mode="area")
         return torch.cat([zt, zc, md_small], dim=1)
-
-    def text_embeddings(self, texts: list[str]) -> torch.Tensor:
-        return encode_text(self.tokenizer, self.text_encoder, texts).float()
 
     # ---------------------------------------------------------------- prediction
     @torch.no_grad()

@@ -1,10 +1,8 @@
-"""Diffusion renderer (Sec. 3.1, 3.3, App. A.3, A.4).
+"""The renderer's sampling pipeline (Sec. 3.1, 3.4, App. A.4): Î_t from Î_{t-1}, I_T, text, mask and Δt.
 
-g_u: a UNet2DConditionModel whose input is [z_s, g_f([I_{t-1}, M_t])] (conv_in widened), with
-cross-attention on [g_p(p_t) (77 tokens), g_c(CLIP(I_{t-1}), CLIP(I_T)) (1), g_t(Δt) (1)] and reference
-attention from ReferenceNet g_r run on E(I_T) (timestep 0, conditioned on the CLIP(I_T) token, as Animate
-Anyone conditions its ReferenceNet on the reference's CLIP embedding). Trained with the noise-prediction loss
-(Eq. 1); each condition (text, predicted CLIP, time, mask) is zeroed independently with p = 0.1.
+:class:`RenderPipeline` holds the network (:class:`training.models.renderer_model.RendererCore`: g_u, g_r, g_f,
+g_t, g_c), the codec E, the frozen CLIP text and image encoders, the scheduler, and runs the sampling loop with
+guidance, as a diffusers pipeline holds its models. Training uses its encoders and the network's forward.
 
 Guidance (our composition, App. A.4 gives only the scales): with ε_full the prediction with every condition
 and ε_{-i} the one with condition i dropped,
@@ -16,7 +14,6 @@ single-condition terms (ε_i − ε_∅), every ε_{-i} is a combination seen 7 
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,17 +21,14 @@ import cv2
 import numpy as np
 import torch
 import torch.nn.functional as F
-from diffusers import DDPMScheduler, EulerAncestralDiscreteScheduler, UNet2DConditionModel
+from diffusers import DDPMScheduler, EulerAncestralDiscreteScheduler
 from diffusers.models.attention_processor import AttnProcessor2_0
-from torch import nn
 from transformers import CLIPTextModel, CLIPTokenizer, CLIPVisionModelWithProjection
 
 from .codec import Codec, PixelCodec, decode_latents, downsample_factor, encode_images, latent_channels
-from .frozen_encoders import clip_image_embeds, encode_text, images_to_tensor, masks_to_tensor, tensor_to_images
+from .frozen_encoders import clip_image_embeds, images_to_tensor, masks_to_tensor, tensor_to_images
 from .learned_encoders import FeatureEncoder, NextClipGenerator, TimeEncoder
 from .loading import (
-    freeze,
-    load_codec,
     preset_codec,
     preset_image_encoder,
     preset_scheduler,
@@ -43,12 +37,12 @@ from .loading import (
     set_conv_in,
     set_conv_out,
 )
+from .model_pipeline import ModelPipeline
 from .presets import Preset, resolve_source
-from .reference_attention import install_reference_attention
+from .renderer_model import ALPHA_INIT_LOGIT, CONDITIONS, RendererCore, alpha_change, compose
 
 CONFIG_NAME = "renderer.json"
-CONDITIONS = ("text", "clip", "time", "mask")
-TRAINED = ("unet", "reference_net", "feature_encoder", "time_encoder", "clip_generator")
+__all__ = ["CONDITIONS", "CONFIG_NAME", "Guidance", "RenderPipeline", "RendererCore", "load_renderer"]
 
 
 @dataclass(frozen=True)
@@ -69,109 +63,15 @@ class Guidance:
             raise ValueError(f"unknown condition(s) {sorted(unknown)} to remove; choose from {list(CONDITIONS)}")
 
 
-# Initial opacity logit of an alpha renderer: 0 (half open). Starting nearly shut (-4, opacity 0.018) kept the
-# untrained renderer close to copying I_{t-1}, but the saturated sigmoid passed 1/15 of the gradient and after
-# 300 steps on three pairs the opacity inside the mask was still 0.5 (one-pair D 0.13 vs 0.10 from 0).
-ALPHA_INIT_LOGIT = 0.0
+class RenderPipeline(ModelPipeline):
+    """The renderer's sampling pipeline: the network (:class:`RendererCore`), the codec E, the frozen CLIP text and
+    image encoders, the scheduler, guidance and the sampling loop. :meth:`from_preset` to initialise,
+    :meth:`from_pretrained` to reload a :meth:`save_pretrained` folder."""
 
-
-def alpha_change(out: torch.Tensor, base: torch.Tensor) -> torch.Tensor:
-    """The change of an alpha renderer: out = [opacity logits, colour] (2 × latent channels), base = E(I_{t-1})."""
-    logits, colour = out.split(base.shape[1], dim=1)
-    return torch.sigmoid(logits) * (colour - base)
-
-
-def compose(
-    canvas: torch.Tensor, target: torch.Tensor, opacity: torch.Tensor, finish: torch.Tensor, paint: torch.Tensor
-) -> torch.Tensor:
-    """New paint laid over the canvas: canvas + σ(opacity) · (σ(finish) · target + (1 − σ(finish)) · paint − canvas)
-    (logit fields; images and paint in [-1, 1])."""
-    a, f = torch.sigmoid(opacity), torch.sigmoid(finish)
-    return canvas + a * (f * target + (1 - f) * paint - canvas)
-
-
-class RendererCore(nn.Module):
-    """The jointly trained part: g_u, g_r, g_f, g_t, g_c."""
-
-    def __init__(
-        self,
-        unet: UNet2DConditionModel,
-        reference_net: UNet2DConditionModel,
-        feature_encoder: FeatureEncoder,
-        time_encoder: TimeEncoder,
-        clip_generator: NextClipGenerator,
-        positional: bool = False,
-    ) -> None:
-        super().__init__()
-        self.unet, self.reference_net = unet, reference_net
-        self.feature_encoder, self.time_encoder, self.clip_generator = feature_encoder, time_encoder, clip_generator
-        self.bank = install_reference_attention(unet, reference_net, positional)
-
-    def write_reference(self, target_latents: torch.Tensor, clip_target: torch.Tensor) -> None:
-        """Run g_r on E(I_T); its self-attention tokens go to the bank g_u reads."""
-        self.bank.clear()
-        t0 = torch.zeros(target_latents.shape[0], dtype=torch.long, device=target_latents.device)
-        # inputs in g_r's own dtype: the frozen encoders hand over float32, inference may run g_r in bf16
-        dtype = self.reference_net.dtype
-        cond = clip_target[:, None, :].to(dtype)
-        self.reference_net(target_latents.to(dtype), t0, encoder_hidden_states=cond)
-
-    def denoise(
-        self,
-        noisy: torch.Tensor,
-        timesteps: torch.Tensor,
-        prev_images: torch.Tensor,
-        masks: torch.Tensor,
-        tokens: torch.Tensor,
-    ) -> torch.Tensor:
-        """ε prediction of g_u; the bank must hold the reference tokens."""
-        dtype = self.unet.dtype  # float32 in training (autocast casts), the inference dtype otherwise
-        features = self.feature_encoder(torch.cat([prev_images, masks], dim=1)).to(dtype)
-        x = torch.cat([noisy.to(dtype), features], dim=1)
-        return self.unet(x, timesteps, encoder_hidden_states=tokens.to(dtype)).sample
-
-    def condition_tokens(
-        self,
-        text_emb: torch.Tensor,
-        clip_current: torch.Tensor,
-        clip_target: torch.Tensor,
-        dt_s: torch.Tensor,
-        keep: dict[str, torch.Tensor] | None = None,
-    ) -> torch.Tensor:
-        """[text (77), predicted CLIP (1), time (1)] with dropped conditions zeroed (keep: (B,) 0/1 per name)."""
-        clip_tok = self.clip_generator(clip_current, clip_target)[:, None, :]
-        time_tok = self.time_encoder(dt_s)[:, None, :]
-        if keep is not None:
-            text_emb = text_emb * keep["text"].view(-1, 1, 1)
-            clip_tok = clip_tok * keep["clip"].view(-1, 1, 1)
-            time_tok = time_tok * keep["time"].view(-1, 1, 1)
-        return torch.cat([text_emb, clip_tok.to(text_emb.dtype), time_tok.to(text_emb.dtype)], dim=1)
-
-    def forward(
-        self,
-        noisy: torch.Tensor,
-        timesteps: torch.Tensor,
-        target_latents: torch.Tensor,
-        prev_images: torch.Tensor,
-        masks: torch.Tensor,
-        text_emb: torch.Tensor,
-        clip_current: torch.Tensor,
-        clip_target: torch.Tensor,
-        dt_s: torch.Tensor,
-        keep: dict[str, torch.Tensor],
-    ) -> torch.Tensor:
-        """Training forward: ε prediction with classifier-free dropout given by ``keep``."""
-        tokens = self.condition_tokens(text_emb, clip_current, clip_target, dt_s, keep)
-        masks = masks * keep["mask"].view(-1, 1, 1, 1)
-        self.write_reference(target_latents, clip_target)
-        try:
-            return self.denoise(noisy, timesteps, prev_images, masks, tokens)
-        finally:
-            self.bank.clear()
-
-
-class Renderer:
-    """The renderer with its frozen encoders; :meth:`from_preset` to initialise, :meth:`from_pretrained` to reload."""
+    CORE = RendererCore
+    PARTS = ("codec", "tokenizer", "text_encoder", "image_encoder", "scheduler")
+    META_FILE = CONFIG_NAME
+    WHAT = "renderer"
 
     def __init__(
         self,
@@ -184,15 +84,12 @@ class Renderer:
         resolution: int,
         info: dict | None = None,
     ) -> None:
-        self.core, self.codec, self.tokenizer = core, codec, tokenizer
-        self.text_encoder, self.image_encoder, self.scheduler = text_encoder, image_encoder, scheduler
-        self.resolution = int(resolution)
-        self.info = dict(info or {})
-        freeze(self.codec, self.text_encoder, self.image_encoder)
+        parts = {"codec": codec, "tokenizer": tokenizer, "text_encoder": text_encoder}
+        super().__init__(core, resolution, info, {**parts, "image_encoder": image_encoder, "scheduler": scheduler})
 
     # ---------------------------------------------------------------- construction
     @classmethod
-    def from_preset(cls, preset: Preset) -> Renderer:
+    def from_preset(cls, preset: Preset) -> RenderPipeline:
         """Initialise from the preset's parts: pretrained, or (``preset.init`` "random") their architectures."""
         codec = preset_codec(preset)
         lc = latent_channels(codec)
@@ -213,7 +110,7 @@ class Renderer:
         image_encoder = preset_image_encoder(preset)
         clip_dim = int(image_encoder.config.projection_dim)
         factor = downsample_factor(codec)
-        core = RendererCore(
+        core = RendererCore.from_modules(
             unet,
             reference_net,
             FeatureEncoder(
@@ -250,64 +147,6 @@ class Renderer:
                 "sampler_steps": 1 if residual and preset.renderer_one_step else preset.sampler_steps,
             },
         )
-
-    @classmethod
-    def from_pretrained(cls, path: str | Path) -> Renderer:
-        path = Path(path)
-        meta_path = path / CONFIG_NAME
-        if not meta_path.exists():
-            raise FileNotFoundError(f"{meta_path} missing: {path} is not a saved renderer (save_pretrained)")
-        meta = json.loads(meta_path.read_text())
-        info = meta.get("info") or {}
-        core = RendererCore(
-            UNet2DConditionModel.from_pretrained(path, subfolder="unet"),
-            UNet2DConditionModel.from_pretrained(path, subfolder="reference_net"),
-            FeatureEncoder.from_pretrained(path, subfolder="feature_encoder"),
-            TimeEncoder.from_pretrained(path, subfolder="time_encoder"),
-            NextClipGenerator.from_pretrained(path, subfolder="clip_generator"),
-            positional=bool(info.get("reference_positional", False)),
-        )
-        return cls(
-            core,
-            load_codec(path, "vae"),
-            CLIPTokenizer.from_pretrained(path, subfolder="tokenizer"),
-            CLIPTextModel.from_pretrained(path, subfolder="text_encoder"),
-            CLIPVisionModelWithProjection.from_pretrained(path, subfolder="image_encoder"),
-            DDPMScheduler.from_pretrained(path, subfolder="scheduler"),
-            meta["resolution"],
-            meta.get("info"),
-        )
-
-    def save_pretrained(self, path: str | Path) -> Path:
-        path = Path(path)
-        for name in TRAINED:
-            getattr(self.core, name).save_pretrained(path / name)
-        self.codec.save_pretrained(path / "vae")
-        self.tokenizer.save_pretrained(path / "tokenizer")
-        self.text_encoder.save_pretrained(path / "text_encoder")
-        self.image_encoder.save_pretrained(path / "image_encoder")
-        self.scheduler.save_pretrained(path / "scheduler")
-        (path / CONFIG_NAME).write_text(json.dumps({"resolution": self.resolution, "info": self.info}, indent=1))
-        return path
-
-    def to(self, device: torch.device | str, dtype: torch.dtype | None = None) -> Renderer:
-        """Every module on ``device``, cast to ``dtype`` when given (inference; inputs follow the weights)."""
-        for m in (self.core, self.text_encoder, self.image_encoder):
-            m.to(device=device, dtype=dtype)
-        # the pixel codec has no weights in its maths: moved, never cast (diffusers warns on a cast)
-        if dtype is not None and not isinstance(self.codec, PixelCodec):
-            self.codec.to(device, dtype)
-        else:
-            self.codec.to(device)
-        return self
-
-    @property
-    def dtype(self) -> torch.dtype:
-        return next(self.core.parameters()).dtype
-
-    @property
-    def device(self) -> torch.device:
-        return next(self.core.parameters()).device
 
     # ---------------------------------------------------------------- frozen features
     @property
@@ -361,9 +200,6 @@ class Renderer:
 
     def clip(self, images: torch.Tensor) -> torch.Tensor:
         return clip_image_embeds(self.image_encoder, images.to(self.device)).float()
-
-    def text_embeddings(self, texts: list[str]) -> torch.Tensor:
-        return encode_text(self.tokenizer, self.text_encoder, texts).float()
 
     # ---------------------------------------------------------------- generation
     @property
@@ -470,9 +306,9 @@ class Renderer:
         return tensor_to_images(compose(canvas, target, *fields))[0]
 
 
-def load_renderer(source: Preset | str | Path) -> Renderer:
-    """A preset or "paper" (initialise for training), or a folder written by ``Renderer.save_pretrained``."""
+def load_renderer(source: Preset | str | Path) -> RenderPipeline:
+    """A preset or "paper" (initialise for training), or a folder written by ``RenderPipeline.save_pretrained``."""
     source = resolve_source(source)
     if isinstance(source, Preset):
-        return Renderer.from_preset(source)
-    return Renderer.from_pretrained(source)
+        return RenderPipeline.from_preset(source)
+    return RenderPipeline.from_pretrained(source)

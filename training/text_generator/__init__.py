@@ -5,14 +5,13 @@ from training.labels.compose import side_by_side
 from .conversations import Conversation, read_conversations, write_conversations
 from .inference import TextGenerator
 from .presets import PRESETS, TextGeneratorPreset, get_preset
-from .train import TextGeneratorResult, train_text_generator
+from .train import train_text_generator
 
 __all__ = [
     "PRESETS",
     "Conversation",
     "TextGenerator",
     "TextGeneratorPreset",
-    "TextGeneratorResult",
     "get_preset",
     "read_conversations",
     "side_by_side",

@@ -2,22 +2,22 @@
 
 Layout of `out_dir`::
 
-    base/                    tiny preset only: the random-init model the run starts from
-    checkpoints/step-0000040/  weights/ (full model or LoRA adapter), optimizer.pt, state.json
-    final/                   weights + processor + text_generator.json; load with TextGenerator.load(final)
+    base/               tiny preset only: the random-init model the run starts from
+    checkpoints/step-40/  weights/ (full model or LoRA adapter), rng.pt, state.json, optimizer.pt on request
+    final/              weights + processor + text_generator.json; load with TextGenerator.load(final)
+
+Checkpoints are the shared ones of :mod:`training.train.checkpoints`; the result is the shared
+:class:`training.train.result.TrainResult`.
 """
 
 from __future__ import annotations
 
 import hashlib
 import json
-import logging
 import math
-import re
-import shutil
 import time
 from collections.abc import Callable
-from dataclasses import asdict, dataclass
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,8 @@ import torch
 
 from training.data.images import read_rgb
 from training.data.storage import atomic_dir, write_bytes
+from training.train.checkpoints import latest_checkpoint, read_state, restore_optimizer, write_checkpoint
+from training.train.result import TrainResult
 
 from .conversations import Conversation, read_conversations
 from .encoding import IGNORE_INDEX, encode_training_batch
@@ -41,26 +43,8 @@ from .presets import TextGeneratorPreset, get_preset
 
 LogFn = Callable[[int, dict[str, float]], None]
 CHECKPOINTS = "checkpoints"
-_STEP_DIR = re.compile(r"^step-(\d+)$")
 KEEP_CHECKPOINTS = 2
-LOG = logging.getLogger(__name__)
 MAX_GRAD_NORM = 1.0  # HF Trainer's default, which LLaVA-1.5's scripts keep
-
-
-@dataclass(frozen=True)
-class TextGeneratorResult:
-    """Where the trained g_text is and how the run went. Load it with `TextGenerator.load(result.path)`."""
-
-    path: Path  # final folder: full model (tiny) or LoRA adapter (paper) + processor + metadata
-    base_model: str | None  # what the adapter applies to (hub id or folder); None when `path` is a full model
-    preset: str
-    examples: int
-    epochs: int
-    steps: int
-    resumed_from_step: int
-    final_loss: float
-    train_seconds: float
-    resumed_optimizer_state: bool = False  # False on a fresh start, or a resume from weights only
 
 
 def _fingerprint(conversations: list[Conversation]) -> str:
@@ -77,21 +61,6 @@ def _lr_factor(step: int, total: int, warmup: int) -> float:
         return (step + 1) / warmup
     progress = (step - warmup) / max(1, total - warmup)
     return 0.5 * (1.0 + math.cos(math.pi * min(1.0, progress)))
-
-
-def _latest_checkpoint(out_dir: Path) -> Path | None:
-    folder = out_dir / CHECKPOINTS
-    if not folder.is_dir():
-        return None
-    found = [(int(m.group(1)), p) for p in folder.iterdir() if (m := _STEP_DIR.match(p.name)) and p.is_dir()]
-    return max(found)[1] if found else None
-
-
-def _prune_checkpoints(out_dir: Path, keep: int = KEEP_CHECKPOINTS) -> None:
-    folder = out_dir / CHECKPOINTS
-    found = sorted((int(m.group(1)), p) for p in folder.iterdir() if (m := _STEP_DIR.match(p.name)) and p.is_dir())
-    for _, path in found[:-keep]:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 def _base_model_path(preset: TextGeneratorPreset, out_dir: Path, answers: list[str], seed: int) -> str:
@@ -147,38 +116,27 @@ def _optimizer(model: torch.nn.Module, preset: TextGeneratorPreset) -> torch.opt
 
 def _save_checkpoint(out_dir: Path, step: int, model, optimizer, state: dict, keep: int = KEEP_CHECKPOINTS) -> Path:
     """Trainable weights (LoRA adapter + projector, or the tiny model), RNG, step; the optimizer unless None."""
-    target = out_dir / CHECKPOINTS / f"step-{step:07d}"
-    with atomic_dir(target) as tmp:
-        model.save_pretrained(tmp / "weights")
-        if optimizer is not None:
-            torch.save(optimizer.state_dict(), tmp / "optimizer.pt")
+
+    def weights(folder: Path) -> None:
+        model.save_pretrained(folder / "weights")
         rng = {"torch": torch.get_rng_state()}
         if torch.cuda.is_available():
             rng["cuda"] = torch.cuda.get_rng_state_all()
-        torch.save(rng, tmp / "rng.pt")
-        meta = {**state, "step": step, "optimizer_state": optimizer is not None}
-        (tmp / "state.json").write_text(json.dumps(meta, indent=1), encoding="utf-8")
-    _prune_checkpoints(out_dir, keep)
-    return target
+        torch.save(rng, folder / "rng.pt")
+
+    return write_checkpoint(out_dir / CHECKPOINTS, step, weights, state, optimizer, keep)
 
 
-def _restore_state(checkpoint: Path, optimizer: torch.optim.Optimizer, device: torch.device) -> bool:
-    """Optimizer moments (when the checkpoint has them) and RNG state (LoRA dropout) as they were when
-    `checkpoint` was written; True when the optimizer state was restored."""
-    restored = (checkpoint / "optimizer.pt").is_file()
-    if restored:
-        optimizer.load_state_dict(torch.load(checkpoint / "optimizer.pt", map_location=device))
-    else:
-        LOG.warning("resuming %s from weights only (no optimizer state): AdamW starts fresh", checkpoint)
+def _restore_rng(checkpoint: Path) -> None:
+    """The RNG state (LoRA dropout) as it was when ``checkpoint`` was written."""
     rng = torch.load(checkpoint / "rng.pt", weights_only=False)
     torch.set_rng_state(rng["torch"])
     if "cuda" in rng and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(rng["cuda"])
-    return restored
 
 
 def _check_resume(checkpoint: Path, run: dict) -> dict:
-    saved = json.loads((checkpoint / "state.json").read_text(encoding="utf-8"))
+    saved = read_state(checkpoint)
     changed = [k for k in run if saved.get("run", {}).get(k) != run[k]]
     if changed:
         raise ValueError(
@@ -205,7 +163,7 @@ def train_text_generator(
     device: str | None = None,
     save_optimizer_state: bool = False,
     keep_checkpoints: int = KEEP_CHECKPOINTS,
-) -> TextGeneratorResult:
+) -> TrainResult:
     """Train g_text on a LLaVA conversation JSON; resumes from the newest checkpoint in `out_dir`.
 
     `epochs`, `lr`, `batch_size`, `base_model` (hub id or folder), `micro_batch_size` override the preset
@@ -213,7 +171,8 @@ def train_text_generator(
     optimizer step with loss, lr, epoch and grad_norm. A checkpoint is written every `save_every` steps
     (default: every epoch) and at the end: the trainable weights, and with `save_optimizer_state` the optimizer
     state too (an exact resume; without it a resume starts a fresh optimizer). The `keep_checkpoints` newest
-    are kept.
+    are kept. The result's ``model_dir`` is the final folder (load it with ``TextGenerator.load``); its ``extra``
+    holds ``base_model`` (what an adapter applies to; None for a full model), ``preset``, ``examples``, ``epochs``.
     """
     started = time.perf_counter()
     config = get_preset(preset).with_overrides(
@@ -240,16 +199,20 @@ def train_text_generator(
 
     torch.manual_seed(seed)
     dev = pick_device(device)
-    checkpoint = _latest_checkpoint(out)
-    start_step, loss_value = 0, float("nan")
+    checkpoint = latest_checkpoint(out / CHECKPOINTS)
+    start_step, losses = 0, []
     if checkpoint is not None:
         saved = _check_resume(checkpoint, run)
-        start_step, loss_value = int(saved["step"]), float(saved.get("loss", "nan"))
+        # checkpoints written before the shared module kept no loss history (only the last "loss")
+        start_step, losses = int(saved["step"]), list(saved.get("losses", []))
     base = _base_model_path(config, out, [c.answer for c in conversations], seed)
     model = _build_model(config, base, dev, checkpoint / "weights" if checkpoint else None)
     processor = load_processor(base)
     optimizer = _optimizer(model, config)
-    resumed_optimizer = checkpoint is not None and _restore_state(checkpoint, optimizer, dev)
+    resumed_optimizer = False
+    if checkpoint is not None:
+        resumed_optimizer = restore_optimizer(checkpoint, optimizer, dev)
+        _restore_rng(checkpoint)
     model.train()
     every = save_every or steps_per_epoch
     token_cache: dict = {}
@@ -281,6 +244,7 @@ def train_text_generator(
             loss = model(**inputs).loss * (count / sum(counts))
             loss.backward()
             loss_value += float(loss.detach())
+        losses.append(loss_value)
         grad_norm = torch.nn.utils.clip_grad_norm_([p for p in model.parameters() if p.requires_grad], MAX_GRAD_NORM)
         optimizer.step()
         optimizer.zero_grad(set_to_none=True)
@@ -297,7 +261,7 @@ def train_text_generator(
             )
         if done % every == 0 or done == total:
             saved_optimizer = optimizer if save_optimizer_state else None
-            _save_checkpoint(out, done, model, saved_optimizer, {"run": run, "loss": loss_value}, keep_checkpoints)
+            _save_checkpoint(out, done, model, saved_optimizer, {"run": run, "losses": losses}, keep_checkpoints)
 
     final = out / "final"
     with atomic_dir(final) as tmp:
@@ -313,15 +277,18 @@ def train_text_generator(
             "steps": total,
         }
         write_bytes(json.dumps(meta, indent=1).encode(), tmp / METADATA_FILE)
-    return TextGeneratorResult(
-        path=final,
-        base_model=base if config.lora else None,
-        preset=config.name,
-        examples=n,
-        epochs=config.epochs,
+    return TrainResult(
+        model_dir=final,
         steps=total,
-        resumed_from_step=start_step,
+        losses=losses,
+        resumed_from=start_step,
+        seconds=time.perf_counter() - started,
+        checkpoint_dir=out / CHECKPOINTS,
         resumed_optimizer_state=resumed_optimizer,
-        final_loss=loss_value,
-        train_seconds=time.perf_counter() - started,
+        extra={
+            "base_model": base if config.lora else None,
+            "preset": config.name,
+            "examples": n,
+            "epochs": config.epochs,
+        },
     )

@@ -2,24 +2,20 @@
 
 Randomness is indexed by step (batch choice, noise, dropout come from generators seeded with
 (seed, step, process)), so a run resumed from the checkpoint at step k continues exactly as the
-uninterrupted run would. Checkpoints (``out_dir/checkpoints/step-N``: trainable weights as safetensors,
-step and losses, and with ``save_optimizer_state`` the optimizer state) are written atomically by the main
-process; the newest complete one is resumed from on start, the ``keep_checkpoints`` newest are kept.
+uninterrupted run would. Checkpoints (``out_dir/checkpoints/step-N``, :mod:`training.train.checkpoints`:
+trainable weights as safetensors, step and losses, and with ``save_optimizer_state`` the optimizer state) are
+written by the main process; the newest complete one is resumed from on start, the ``keep_checkpoints`` newest
+are kept.
 
 Weights only by default: AdamW's two moments double a checkpoint (~7 GB of weights + ~14 GB of moments for the
 paper-scale renderer, kept twice). A run resumed from weights only continues from its step with a fresh
-optimizer (``TrainResult.extra["resumed_optimizer_state"]`` False): close to, not exactly, the uninterrupted run.
+optimizer (``TrainResult.resumed_optimizer_state`` False): close to, not exactly, the uninterrupted run.
 """
 
 from __future__ import annotations
 
-import json
-import logging
-import re
-import shutil
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -30,21 +26,11 @@ from torch import nn
 
 from training.data.storage import atomic_dir
 
+from .checkpoints import latest_checkpoint, read_state, restore_optimizer, write_checkpoint
+from .result import TrainResult
+
 LogFn = Callable[[int, dict], None]
-LOG = logging.getLogger(__name__)
-OPTIMIZER_FILE = "optimizer.pt"
-_STEP_DIR = re.compile(r"^step-(\d+)$")
-
-
-@dataclass
-class TrainResult:
-    model_dir: Path  # save_pretrained folder of the final model
-    steps: int
-    losses: list[float]  # one per step (this process's loss), including steps done before a resume
-    resumed_from: int  # 0 when the run started fresh
-    seconds: float  # wall time of this invocation
-    checkpoint_dir: Path
-    extra: dict = field(default_factory=dict)
+WEIGHTS_FILE = "model.safetensors"  # the trained module's state dict in a checkpoint
 
 
 def preset_hparams(
@@ -63,18 +49,6 @@ def preset_hparams(
     if steps is None or lr is None or batch_size is None:
         raise ValueError("steps, lr and batch_size are required when training from a folder without preset_config")
     return steps, lr, batch_size
-
-
-def latest_checkpoint(checkpoint_dir: Path) -> Path | None:
-    """The newest complete step-N folder (complete = has state.json; folders are renamed in whole)."""
-    if not checkpoint_dir.exists():
-        return None
-    found = []
-    for p in checkpoint_dir.iterdir():
-        m = _STEP_DIR.match(p.name)
-        if m and (p / "state.json").exists():
-            found.append((int(m.group(1)), p))
-    return max(found)[1] if found else None
 
 
 def step_generator(seed: int, step: int, rank: int) -> torch.Generator:
@@ -142,15 +116,11 @@ def run_training(
     start, losses, resumed_optimizer = 0, [], False
     last = latest_checkpoint(ckpt_dir)
     if last is not None:
-        state = json.loads((last / "state.json").read_text())
-        plain.load_state_dict(load_file(last / "model.safetensors", device=str(accelerator.device)))
-        resumed_optimizer = (last / OPTIMIZER_FILE).is_file()
-        if resumed_optimizer:
-            optimizer.load_state_dict(torch.load(last / OPTIMIZER_FILE, map_location=accelerator.device))
-        else:
-            LOG.warning(
-                "resuming %s from weights only (no optimizer state): AdamW starts fresh at step %s", last, state["step"]
-            )
+        state = read_state(last)
+        # accelerate names a CPU rank's device cpu:<rank>, which safetensors refuses
+        weights_device = "cpu" if accelerator.device.type == "cpu" else str(accelerator.device)
+        plain.load_state_dict(load_file(last / WEIGHTS_FILE, device=weights_device))
+        resumed_optimizer = restore_optimizer(last, optimizer, accelerator.device)
         start, losses = int(state["step"]), list(state["losses"])
     resumed_from = start
 
@@ -188,22 +158,17 @@ def run_training(
         with atomic_dir(model_dir) as tmp:
             save_model(plain, tmp)
     accelerator.wait_for_everyone()
-    extra = {"resumed_optimizer_state": resumed_optimizer} if resumed_from else {}
     seconds = time.perf_counter() - started
-    return TrainResult(model_dir, len(losses), losses, resumed_from, seconds, ckpt_dir, extra)
+    return TrainResult(model_dir, len(losses), losses, resumed_from, seconds, ckpt_dir, resumed_optimizer)
 
 
 def _save_checkpoint(accelerator, plain, optimizer, ckpt_dir: Path, step: int, losses, keep: int) -> None:
     """step-N: the trained weights, step and losses, and the optimizer state unless ``optimizer`` is None."""
     if accelerator.is_main_process:
-        with atomic_dir(ckpt_dir / f"step-{step}") as tmp:
+
+        def weights(folder: Path) -> None:
             state = {k: v.detach().contiguous().cpu() for k, v in plain.state_dict().items()}
-            save_file(state, tmp / "model.safetensors")
-            if optimizer is not None:
-                torch.save(optimizer.state_dict(), tmp / OPTIMIZER_FILE)
-            meta = {"step": step, "losses": losses, "optimizer_state": optimizer is not None}
-            (tmp / "state.json").write_text(json.dumps(meta))
-        old = sorted((int(m.group(1)), p) for p in ckpt_dir.iterdir() if (m := _STEP_DIR.match(p.name)))
-        for _, p in old[:-keep]:
-            shutil.rmtree(p, ignore_errors=True)
+            save_file(state, folder / WEIGHTS_FILE)
+
+        write_checkpoint(ckpt_dir, step, weights, {"losses": losses}, optimizer, keep)
     accelerator.wait_for_everyone()

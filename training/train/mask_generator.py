@@ -12,9 +12,10 @@ import torch.nn.functional as F
 from training.models.mask_generator import MaskGenerator, load_mask_generator
 from training.models.presets import Preset, resolve_source
 
-from .loop import LogFn, TrainResult, preset_hparams, run_training
+from .loop import LogFn, preset_hparams, run_training
 from .pair_dataset import PairDataset
 from .renderer import DROP_P
+from .result import TrainResult
 
 
 def mask_batch_inputs(gen: MaskGenerator, data: PairDataset, idx: np.ndarray, text_cache: dict) -> tuple:

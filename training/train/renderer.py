@@ -11,8 +11,9 @@ import torch.nn.functional as F
 from training.models.presets import Preset, resolve_source
 from training.models.renderer import CONDITIONS, load_renderer
 
-from .loop import LogFn, TrainResult, preset_hparams, run_training
+from .loop import LogFn, preset_hparams, run_training
 from .pair_dataset import PairDataset
+from .result import TrainResult
 
 DROP_P = 0.1  # App. A.3: each conditional signal dropped 10 % of the time
 
