@@ -6,6 +6,7 @@ from pathlib import Path
 
 import dagster as dg
 import pandas as pd
+from dagster._core.storage.asset_check_execution_record import AssetCheckExecutionRecordStatus
 from pydantic import Field
 
 from assets.annotate import difference_masks, frame_pairs
@@ -15,11 +16,10 @@ from assets.labels import auto_labels, instruction_labels
 from assets.metadata import table_metadata
 from pipelines.resources import StorageResource
 from training.data.storage import atomic_dir, atomic_path, write_parquet
-from training.dataset import build_manifest, dataset_version, labelled_videos
+from training.dataset import labelled_videos, versioned_manifest
 from training.labels.merge import most_frequent
 from training.text_generator.conversations import build_conversation_json
 
-LATEST = "latest.json"
 PER_VIDEO_ASSETS = (
     source_video,
     sampled_frames,
@@ -46,39 +46,48 @@ def failed_video_checks(instance: dg.DagsterInstance, video_ids: Iterable[str]) 
     A check result names the materialization it judged (Dagster records no partition on the check of a
     partitioned asset): the latest materialization of each video is looked up and its result read. A video
     processed again with settings that pass is used again; keyframes written by import-official carry no check.
+    A few queries whatever the number of videos (the retraining schedule runs this on every tick): the latest
+    materialization of every partition of each asset at once, and the failed evaluations of each check.
     """
+    storage = instance.event_log_storage
     keys = blocking_checks()
-    verdicts = {key: _verdicts_by_materialization(instance, key) for key in keys}
+    latest = {
+        asset_key: storage.get_latest_storage_id_by_partition(asset_key, dg.DagsterEventType.ASSET_MATERIALIZATION)
+        for asset_key in {key.asset_key for key in keys}
+    }
     failed: dict[str, list[str]] = {}
-    for video in video_ids:
-        latest: dict[dg.AssetKey, int | None] = {}
-        names = []
-        for key in keys:
-            if key.asset_key not in latest:
-                records = instance.fetch_materializations(
-                    dg.AssetRecordsFilter(asset_key=key.asset_key, asset_partitions=[video]), limit=1
-                ).records
-                latest[key.asset_key] = records[0].storage_id if records else None
-            if verdicts[key].get(latest[key.asset_key]) is False:
-                names.append(f"{key.asset_key.to_user_string()}:{key.name}")
-        if names:
-            failed[video] = sorted(names)
-    return failed
+    for key in keys:
+        failed_targets = _failed_materializations(instance, key, set(latest[key.asset_key].values()))
+        for video in video_ids:
+            if latest[key.asset_key].get(video) in failed_targets:
+                failed.setdefault(video, []).append(f"{key.asset_key.to_user_string()}:{key.name}")
+    return {video: sorted(names) for video, names in failed.items()}
 
 
-def _verdicts_by_materialization(instance: dg.DagsterInstance, key: dg.AssetCheckKey) -> dict[int, bool]:
-    """Storage id of the materialization a check judged -> whether it passed (a WARN failure counts as passed)."""
-    verdicts: dict[int, bool] = {}
+def _failed_materializations(instance: dg.DagsterInstance, key: dg.AssetCheckKey, current: set[int]) -> set[int]:
+    """Storage ids among ``current`` (the latest materializations) whose evaluation of ``key`` failed with ERROR
+    severity (a WARN failure counts as passed).
+
+    Only failed evaluations are read (few, where most videos pass). The per-video checks are yielded with their
+    asset's output (no check runs apart from it), so a materialization has one evaluation per check.
+    """
+    failed: set[int] = set()
     cursor = None
     while True:
-        page = instance.event_log_storage.get_asset_check_execution_history(key, limit=500, cursor=cursor)
+        page = instance.event_log_storage.get_asset_check_execution_history(
+            key, limit=1000, cursor=cursor, status={AssetCheckExecutionRecordStatus.FAILED}
+        )
         for record in page:
             evaluation = record.event.asset_check_evaluation if record.event is not None else None
             target = evaluation.target_materialization_data if evaluation is not None else None
-            if target is not None and target.storage_id not in verdicts:  # newest first: keep the latest
-                verdicts[target.storage_id] = evaluation.passed or evaluation.severity != dg.AssetCheckSeverity.ERROR
-        if len(page) < 500:
-            return verdicts
+            if (
+                target is not None
+                and target.storage_id in current
+                and evaluation.severity == dg.AssetCheckSeverity.ERROR
+            ):
+                failed.add(target.storage_id)
+        if len(page) < 1000:
+            return failed
         cursor = page[-1].id
 
 
@@ -110,7 +119,7 @@ class DatasetConfig(dg.Config):
 
 def read_latest(storage: StorageResource) -> dict:
     """``{"version", "manifest", "conversations"}`` of the newest training dataset, with the fix when absent."""
-    path = storage.asset_dir("training_dataset") / LATEST
+    path = storage.layout.latest_dataset_path
     if not path.is_file():
         raise FileNotFoundError(f"{path}: no training dataset yet; materialize training_dataset first")
     return json.loads(path.read_text())
@@ -156,14 +165,16 @@ def training_dataset(
             f"every labelled video failed a blocking per-video check on its latest run: {left_out_text(left_out)}; "
             "fix them (see each check's description) and run process_videos for them again"
         )
-    manifest, pending = build_manifest(storage.root, videos, config.val_fraction, config.validation_paintings)
+    # the index of per-video versions is refreshed from the files hashed here: the schedule's ticks agree
+    (manifest, pending), version = versioned_manifest(
+        storage.root, videos, config.val_fraction, config.validation_paintings
+    )
     if pending:
         context.log.warning(
             f"{len(pending)} pending pair(s) left out, no label yet ({', '.join(pending[:5])}"
             f"{' …' if len(pending) > 5 else ''}); see the every_pair_labelled check of instruction_labels"
         )
-    version = dataset_version(manifest)
-    folder = storage.asset_dir("training_dataset") / version
+    folder = storage.layout.dataset_version_dir(version)
     if folder.is_dir():
         context.log.info(f"dataset version {version} already written at {folder}; reusing it")
     else:
@@ -179,7 +190,7 @@ def training_dataset(
         "manifest": str(folder / "manifest.parquet"),
         "conversations": str(folder / "text_generator" / "train" / "llava_json.json"),
     }
-    with atomic_path(storage.asset_dir("training_dataset") / LATEST) as tmp:
+    with atomic_path(storage.layout.latest_dataset_path) as tmp:
         tmp.write_text(json.dumps(latest, indent=2))
     splits = (
         manifest.groupby("split")["painting"]
