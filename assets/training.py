@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Literal
 
 import dagster as dg
-import pandas as pd
 from pydantic import Field
 
 from assets.dataset import read_latest, training_dataset
@@ -251,35 +250,13 @@ def text_generator(
     return _train_and_register(context, config, storage, mlflow, hparams, train)
 
 
-def _diffusion_trainer(config: TrainConfig, storage: StorageResource, train_fn: Callable):
-    """The ``train`` callback of a diffusers-based model (mask generator, renderer): same data, same result."""
-
-    device, precision, _ = _placement(config)
-
-    def train(latest: dict, out_dir: Path, log: Callable[[int, dict], None]) -> TrainResult:
-        return train_fn(
-            pd.read_parquet(latest["manifest"]),
-            _preset(storage, config.preset, config.init),
-            out_dir,
-            steps=config.steps,
-            lr=config.lr,
-            batch_size=config.batch_size,
-            seed=config.seed,
-            log=log,
-            time_budget_s=config.time_budget_s,
-            device=device,
-            mixed_precision=precision,
-            save_optimizer_state=config.save_optimizer_state,
-            keep_checkpoints=config.keep_checkpoints,
-        )
-
-    return train
-
-
-def _distributed_trainer(context: dg.AssetExecutionContext, config: TrainConfig, storage: StorageResource):
-    """The ``train`` callback with ``config.processes`` > 1: the same training function in ``processes`` processes
-    (torchrun through Dagster Pipes, pipelines/distributed_training.py), same folder and resume."""
-    from pipelines.distributed_training import TrainJob, run_distributed
+def _diffusion_trainer(
+    context: dg.AssetExecutionContext, config: TrainConfig, storage: StorageResource
+) -> Callable[[dict, Path, Callable[[int, dict], None]], TrainResult]:
+    """The ``train`` callback of a diffusers-based model (mask generator, renderer): one job, trained in the Dagster
+    process (processes 1) or in ``config.processes`` processes (torchrun through Dagster Pipes,
+    pipelines/distributed_training.py), with the same folder and resume."""
+    from pipelines.distributed_training import TrainJob, run_distributed, train_in_process
 
     device, precision, _ = _placement(config)
 
@@ -302,16 +279,11 @@ def _distributed_trainer(context: dg.AssetExecutionContext, config: TrainConfig,
             save_optimizer_state=config.save_optimizer_state,
             keep_checkpoints=config.keep_checkpoints,
         )
-        return run_distributed(context, job, config.processes, log)
+        if config.processes > 1:
+            return run_distributed(context, job, config.processes, log)
+        return train_in_process(job, log)
 
     return train
-
-
-def _trainer(context: dg.AssetExecutionContext, config: TrainConfig, storage: StorageResource, train_fn: Callable):
-    """In the Dagster process (processes 1), else in ``config.processes`` processes."""
-    if config.processes > 1:
-        return _distributed_trainer(context, config, storage)
-    return _diffusion_trainer(config, storage, train_fn)
 
 
 @dg.asset(
@@ -324,9 +296,7 @@ def _trainer(context: dg.AssetExecutionContext, config: TrainConfig, storage: St
 def mask_generator(
     context: dg.AssetExecutionContext, config: TrainConfig, storage: StorageResource, mlflow: MLflowResource
 ) -> dg.MaterializeResult:
-    from training.train.mask_generator import train_mask_generator
-
-    train = _trainer(context, config, storage, train_mask_generator)
+    train = _diffusion_trainer(context, config, storage)
     hparams = _diffusion_hparams(config, storage, "mask")
     return _train_and_register(context, config, storage, mlflow, hparams, train)
 
@@ -342,8 +312,6 @@ def mask_generator(
 def renderer(
     context: dg.AssetExecutionContext, config: TrainConfig, storage: StorageResource, mlflow: MLflowResource
 ) -> dg.MaterializeResult:
-    from training.train.renderer import train_renderer
-
-    train = _trainer(context, config, storage, train_renderer)
+    train = _diffusion_trainer(context, config, storage)
     hparams = _diffusion_hparams(config, storage, "renderer")
     return _train_and_register(context, config, storage, mlflow, hparams, train)

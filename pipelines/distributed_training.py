@@ -99,8 +99,9 @@ def launch_command(job_file: Path, processes: int) -> list[str]:
     ]
 
 
-def train(job: TrainJob, log: Callable[[int, dict], None] | None) -> TrainResult:
-    """Run the job's training function in this process (one rank of the group torchrun started)."""
+def train_in_process(job: TrainJob, log: Callable[[int, dict], None] | None) -> TrainResult:
+    """Run the job's training function in this process: the asset's own process (processes 1), or one rank of the
+    group torchrun started."""
     from training.models.presets import get_preset
 
     if job.model == "mask_generator":
@@ -154,7 +155,7 @@ def main(argv: list[str] | None = None) -> None:
 
         if pipes is not None:
             pipes.log.info(f"{job.model}: {world} processes training into {job.out_dir}")
-        result = train(job, log)
+        result = train_in_process(job, log)
         if pipes is not None:
             payload = dataclasses.asdict(result)
             payload.update({k: str(payload[k]) for k in PATH_FIELDS})

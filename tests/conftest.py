@@ -11,6 +11,19 @@ import dagster as dg
 import numpy as np
 import pytest
 
+# every per-video asset of process_videos, in chain order (tests check each is materialized)
+PER_VIDEO_ASSETS = [
+    "source_video",
+    "sampled_frames",
+    "canvas_geometry",
+    "canvas_frames",
+    "keyframes",
+    "frame_pairs",
+    "difference_masks",
+    "auto_labels",
+    "instruction_labels",
+]
+
 
 def write_test_video(path: Path, seconds: float = 2.0, fps: int = 10, size: tuple[int, int] = (96, 64)) -> Path:
     """A small H.264 video whose frames change over time (a bar sweeping across a gradient)."""

@@ -13,21 +13,10 @@ from pipelines.curate import curate, import_official
 from pipelines.definitions import build_definitions
 from pipelines.demo import chain_config
 from pipelines.job_runs import run_per_video_chain
-from tests.conftest import write_test_video
+from tests.conftest import PER_VIDEO_ASSETS, write_test_video
 from training.data.studio import Studio, StudioConfig, generate_video
 from training.labels.cli import run_export, run_import
 
-PER_VIDEO_ASSETS = [
-    "source_video",
-    "sampled_frames",
-    "canvas_geometry",
-    "canvas_frames",
-    "keyframes",
-    "frame_pairs",
-    "difference_masks",
-    "auto_labels",
-    "instruction_labels",
-]
 CONFIG = StudioConfig(duration_s=24, size=(320, 240), fps=10)
 
 

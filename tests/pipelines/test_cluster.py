@@ -20,20 +20,10 @@ from pipelines.instance import REPO_ROOT
 from pipelines.jobs import PROCESS_VIDEOS
 from pipelines.settings import write_settings
 from tests.cluster_services import CLUSTER_ENV, INSTALL_HINT, Cluster, cluster, kill, missing_servers
+from tests.conftest import PER_VIDEO_ASSETS
 from training.data.studio import StudioConfig
 
 DEPLOY = REPO_ROOT / "deploy"
-PER_VIDEO_ASSETS = [
-    "source_video",
-    "sampled_frames",
-    "canvas_geometry",
-    "canvas_frames",
-    "keyframes",
-    "frame_pairs",
-    "difference_masks",
-    "auto_labels",
-    "instruction_labels",
-]
 
 
 def load(path: Path) -> dict:
