@@ -1,7 +1,5 @@
 """The demo command end to end, in a reduced mode (tests/conftest.py small_demo)."""
 
-import subprocess
-import sys
 from pathlib import Path
 
 import dagster as dg
@@ -62,19 +60,6 @@ def test_demo_runs_end_to_end_and_prints_how_to_browse(small_demo: SmallDemo):
     assert distance in table.columns and all(distance in child.data.metrics for child in children)
     if distance != "lpips":
         assert "lpips" not in table.columns and not any("lpips" in child.data.metrics for child in children)
-
-    # `benchmark` without --gt repaints and scores the same data root through Dagster: a second parent run.
-    again = subprocess.run(
-        [sys.executable, "-m", "pipelines.cli", "benchmark", *small_demo.args[:4], "--sampler-steps", "2"],
-        env=small_demo.env,
-        capture_output=True,
-        text=True,
-        timeout=600,
-    )
-    assert again.returncode == 0, again.stdout[-3000:] + again.stderr[-3000:]
-    assert "| ours |" in again.stdout
-    runs = client.search_runs([bench.experiment_id], filter_string="tags.benchmark = 'parent'")
-    assert len(runs) == 2
 
 
 def test_demo_reports_a_bad_video_and_processes_the_others(tmp_path: Path, monkeypatch):
