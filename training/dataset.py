@@ -209,10 +209,10 @@ class VideoVersion(NamedTuple):
 
 def tables_signature(data_root: Path, video: str) -> str:
     """Identity of a video's per-video tables (inode, size, mtime of each; ``-`` for a missing one), by stat."""
-    parts = []
+    layout, parts = DataRoot(data_root), []
     for asset in SIGNATURE_TABLES:
         try:
-            st = os.stat(DataRoot(data_root).table_path(asset, video))
+            st = os.stat(layout.table_path(asset, video))
         except FileNotFoundError:
             parts.append("-")
         else:
